@@ -1,0 +1,67 @@
+# mlops-lab: the two commands a new user needs are `make lab` and `make test`.
+# Everything runs from .venv, which `make setup` builds from the pinned set.
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+LOCK   := requirements/constraints.txt
+
+# Auto-loaded pytest plugins from the stack (faker, hydra, anyio, ...) cost seconds on every
+# start; load only the ones we use. DVC's analytics would phone home: off.
+export PYTEST_DISABLE_PLUGIN_AUTOLOAD := 1
+export DVC_NO_ANALYTICS := 1
+
+.DEFAULT_GOAL := help
+.PHONY: help setup lab demo test test-unit test-integration lint format bench doctor ui clean
+
+help: ## list the targets
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-17s %s\n", $$1, $$2}'
+
+# The stamp depends on the files that define the environment, so an unchanged setup is a no-op.
+$(STAMP): pyproject.toml $(LOCK)
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade "pip>=24"
+	@# torch first and alone: the pin takes the build that fits this machine (CPU here, CUDA on a GPU box).
+	$(BIN)/python -m pip install --quiet -c $(LOCK) "torch==2.13.0"
+	$(BIN)/python -m pip install --quiet -c $(LOCK) -e ".[dev]"
+	$(BIN)/python -m ipykernel install --sys-prefix --name mlops-lab --display-name "mlops-lab (.venv)" >/dev/null
+	@touch $(STAMP)
+	@echo "setup: .venv is ready ($$($(BIN)/python --version))"
+
+setup: $(STAMP) ## build .venv with the pinned set (a no-op when nothing changed)
+
+lab: setup ## set up, then open JupyterLab on labs/
+	$(BIN)/jupyter lab --ip=127.0.0.1 --notebook-dir=labs
+
+demo: setup ## run the story in the terminal: train, register, gate, promote
+	$(BIN)/mlops-lab demo
+
+test: setup lint ## set up, lint, and run every test
+	$(BIN)/python -m pytest -p nbval
+
+test-unit: setup ## unit tests only (fast)
+	$(BIN)/python -m pytest tests/unit
+
+test-integration: setup ## integration tests only (real MLflow, DVC, torch)
+	$(BIN)/python -m pytest tests/integration
+
+lint: setup ## ruff: lint and format check
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: setup ## ruff: fix what can be fixed
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+bench: setup ## benchmarks (not tests): results go to docs/benchmarks.md
+	$(BIN)/python bench/pipeline.py --write docs/benchmarks.md
+
+doctor: setup ## check the tools this lab uses and say how to install what is missing
+	$(BIN)/mlops-lab doctor
+
+ui: setup ## the MLflow UI on 127.0.0.1:5000
+	$(BIN)/mlops-lab ui
+
+clean: ## remove .venv and the default workspace
+	rm -rf $(VENV) workspace

@@ -1,0 +1,230 @@
+"""Settings (where things live) and params (how each stage behaves).
+
+Settings say *where*: the workspace, the MLflow tracking URI, the registered model's name. They
+come from the environment, so the same stage code runs on a laptop or in a cluster:
+
+    MLOPS_LAB_WORKSPACE   the workspace folder (default: ./workspace at the repo root)
+    MLFLOW_TRACKING_URI   any MLflow tracking URI (default: sqlite in the workspace)
+    MLOPS_LAB_MODEL_NAME  the registered model (default: flight-delay)
+
+Params say *how*: one frozen dataclass per stage with defaults, loaded from params.yaml and
+overridable with ``--set section.key=value`` (the tree DVC tracks).
+
+Nothing here touches the disk on import.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+MARKER = ".mlops-lab-workspace"
+
+
+@dataclass(frozen=True)
+class SplitParams:
+    train_start: int = 1
+    train_end: int = 6
+    valid_months: int = 1
+    holdout_months: int = 3
+
+    def months(self) -> dict[str, list[int]]:
+        """The three windows as lists of months, clipped to the year."""
+        train = list(range(self.train_start, self.train_end + 1))
+        valid = list(range(self.train_end + 1, self.train_end + 1 + self.valid_months))
+        start = self.train_end + 1 + self.valid_months
+        holdout = list(range(start, start + self.holdout_months))
+        clip = [m for m in holdout if m <= 12]
+        if not train or not [m for m in valid if m <= 12] or not clip:
+            raise ValueError(
+                f"split leaves an empty window (train {train}, valid {valid}, holdout {holdout}): "
+                "keep train_end + valid_months + 1 <= 12"
+            )
+        return {"train": train, "valid": [m for m in valid if m <= 12], "holdout": clip}
+
+
+@dataclass(frozen=True)
+class IngestParams:
+    cancelled: str = "exclude"
+    inject_fault: str = "none"
+    fault_month: int = 7
+
+
+@dataclass(frozen=True)
+class ValidateParams:
+    reference_months: tuple[int, ...] = (1, 2, 3)
+    missing_rate_warn: float = 0.02
+    missing_rate_fail: float = 0.20
+    out_of_range_warn: float = 0.001
+    out_of_range_fail: float = 0.05
+    unseen_category_warn: float = 0.0
+    unseen_category_fail: float = 0.05
+    drift_warn: float = 0.1
+    drift_fail: float | None = None  # drift is a gray area: warn only, unless you set a level
+    invariant_fail: float = 0.01
+
+
+@dataclass(frozen=True)
+class TransformParams:
+    min_category_count: int = 20
+
+
+@dataclass(frozen=True)
+class TrainParams:
+    hidden: tuple[int, ...] = (64, 32)
+    embedding_dim: int = 8
+    dropout: float = 0.1
+    batch_size: int = 1024
+    lr: float = 3e-3
+    weight_decay: float = 1e-5
+    epochs: int = 6
+    patience: int = 2
+    seed: int = 42
+    device: str = "auto"
+
+
+@dataclass(frozen=True)
+class EvaluateParams:
+    threshold: float = 0.5
+    min_slice_size: int = 300
+    calibration_bins: int = 10
+
+
+@dataclass(frozen=True)
+class GateParams:
+    min_auc_margin_over_baseline: float = 0.01
+    max_auc_drop_vs_champion: float = 0.005
+    max_slice_auc_drop: float = 0.03
+    max_calibration_error: float = 0.05
+    max_latency_ms: float = 20.0
+    max_model_size_mb: float = 5.0
+
+
+@dataclass(frozen=True)
+class Params:
+    split: SplitParams = field(default_factory=SplitParams)
+    ingest: IngestParams = field(default_factory=IngestParams)
+    validate: ValidateParams = field(default_factory=ValidateParams)
+    transform: TransformParams = field(default_factory=TransformParams)
+    train: TrainParams = field(default_factory=TrainParams)
+    evaluate: EvaluateParams = field(default_factory=EvaluateParams)
+    gate: GateParams = field(default_factory=GateParams)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+def _build(cls: type, values: dict[str, Any], where: str) -> Any:
+    """Build a params dataclass, rejecting unknown keys with a message that lists the known ones."""
+    known = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = sorted(set(values) - set(known))
+    if unknown:
+        raise ValueError(f"unknown key(s) {unknown} in {where}; known keys: {sorted(known)}")
+    kwargs = {}
+    for name, value in values.items():
+        default = getattr(cls(), name) if name in known else None
+        if dataclasses.is_dataclass(default):
+            kwargs[name] = _build(type(default), value or {}, f"{where}.{name}")
+        elif isinstance(default, tuple) and isinstance(value, list):
+            kwargs[name] = tuple(value)
+        elif isinstance(default, float) and isinstance(value, int) and not isinstance(value, bool):
+            kwargs[name] = float(value)
+        else:
+            kwargs[name] = value
+    return cls(**kwargs)
+
+
+def params_from_dict(values: dict[str, Any] | None) -> Params:
+    return _build(Params, values or {}, "params")
+
+
+def load_params(path: str | Path = "params.yaml", overrides: list[str] | None = None) -> Params:
+    """Read params.yaml (missing file = defaults) and apply ``section.key=value`` overrides."""
+    path = Path(path)
+    values = yaml.safe_load(path.read_text()) if path.exists() else {}
+    values = apply_overrides(values or {}, overrides or [])
+    return params_from_dict(values)
+
+
+def apply_overrides(values: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
+    """Return a copy of ``values`` with each ``a.b=value`` applied; the value is parsed as YAML."""
+    out = {k: dict(v) if isinstance(v, dict) else v for k, v in values.items()}
+    for item in overrides:
+        key, sep, raw = item.partition("=")
+        parts = key.strip().split(".")
+        if not sep or len(parts) != 2 or not all(parts):
+            raise ValueError(f"override {item!r} should look like section.key=value, e.g. train.epochs=3")
+        section, name = parts
+        out.setdefault(section, {})[name] = yaml.safe_load(raw)
+    params_from_dict(out)  # validate names and shapes now, with a clear message
+    return out
+
+
+# --------------------------------------------------------------------------------------- settings
+
+
+def _find_upwards(start: Path, predicate) -> Path | None:
+    for folder in [start, *start.parents]:
+        if predicate(folder):
+            return folder
+    return None
+
+
+def _is_repo_root(folder: Path) -> bool:
+    pyproject = folder / "pyproject.toml"
+    return pyproject.is_file() and 'name = "mlops-lab"' in pyproject.read_text(errors="ignore")
+
+
+def default_workspace(cwd: Path | None = None) -> Path:
+    """Where work happens when MLOPS_LAB_WORKSPACE is not set.
+
+    Inside a workspace (a stage run by DVC) that workspace; inside the repository its
+    ``workspace/`` folder (git-ignored, so labs and demos never dirty tracked files); elsewhere
+    ``~/mlops-lab-workspace``.
+    """
+    cwd = (cwd or Path.cwd()).resolve()
+    found = _find_upwards(cwd, lambda f: (f / MARKER).is_file())
+    if found:
+        return found
+    root = _find_upwards(cwd, _is_repo_root)
+    if root:
+        return root / "workspace"
+    return Path.home() / "mlops-lab-workspace"
+
+
+@dataclass(frozen=True)
+class Settings:
+    workspace: Path
+    tracking_uri: str
+    model_name: str = "flight-delay"
+    experiment: str = "flight-delay"
+
+    @property
+    def project(self) -> Path:
+        """The git + DVC repository where the pipeline runs."""
+        return self.workspace / "project"
+
+    @property
+    def dvc_remote(self) -> Path:
+        return self.workspace / "dvc-remote"
+
+    @property
+    def mlflow_dir(self) -> Path:
+        return self.workspace / "mlflow"
+
+    @property
+    def artifact_root(self) -> str:
+        return (self.mlflow_dir / "artifacts").as_uri()
+
+
+def get_settings(workspace: str | Path | None = None) -> Settings:
+    ws = Path(workspace or os.environ.get("MLOPS_LAB_WORKSPACE") or default_workspace())
+    ws = ws.expanduser().resolve()
+    uri = os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{ws / 'mlflow' / 'mlflow.db'}"
+    name = os.environ.get("MLOPS_LAB_MODEL_NAME", "flight-delay")
+    return Settings(workspace=ws, tracking_uri=uri, model_name=name, experiment=name)

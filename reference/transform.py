@@ -1,0 +1,148 @@
+"""transform: the fitted feature pipeline that travels with the model.
+
+Categorical columns become integer codes from a vocabulary learned on the training window
+(index 0 is the unknown bucket: unseen or rare values, and missing ones). Numeric columns are
+imputed with the training median, get a missing flag, and are standardised. Month becomes a
+point on a circle (December is next to January).
+
+The fitted state is plain JSON, saved next to the weights and logged with the model, so the server
+applies exactly the transform training used, and loading it never unpickles anything.
+
+    mlops-lab transform     # inside a workspace project: fits on the train months
+
+The core imports only numpy and pandas, so it runs on a bare GPU machine too.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from reference.features import CATEGORICAL, NUMERIC
+
+OUT = Path("models/transform.json")
+UNKNOWN = 0
+
+
+@dataclass(frozen=True)
+class Encoded:
+    """What the network eats: int64 codes (rows x categoricals), float32 values (rows x numerics)."""
+
+    cat: np.ndarray
+    num: np.ndarray
+    unknown: dict[str, int] = field(default_factory=dict)  # unseen-category count per column
+
+    def __len__(self) -> int:
+        return len(self.cat)
+
+
+@dataclass(frozen=True)
+class FeatureTransform:
+    vocab: dict[str, list[str]]
+    median: dict[str, float]
+    mean: dict[str, float]
+    std: dict[str, float]
+
+    # ------------------------------------------------------------------ fit / apply
+    @classmethod
+    def fit(cls, df: pd.DataFrame, min_category_count: int = 20) -> FeatureTransform:
+        missing = [c for c in (*CATEGORICAL, *NUMERIC) if c not in df.columns]
+        if missing:
+            raise KeyError(f"cannot fit the transform: column(s) {missing} are missing")
+        vocab = {}
+        for col in CATEGORICAL:
+            counts = df[col].dropna().astype(str).value_counts()
+            vocab[col] = sorted(counts[counts >= min_category_count].index.tolist())
+        median, mean, std = {}, {}, {}
+        for col in NUMERIC:
+            values = pd.to_numeric(df[col], errors="coerce").astype("float64")
+            med = float(values.median()) if values.notna().any() else 0.0
+            filled = values.fillna(med)
+            median[col], mean[col] = med, float(filled.mean())
+            std[col] = float(filled.std()) or 1.0
+        return cls(vocab=vocab, median=median, mean=mean, std=std)
+
+    @property
+    def cardinalities(self) -> list[int]:
+        """Embedding sizes: the vocabulary plus the unknown bucket."""
+        return [len(self.vocab[c]) + 1 for c in CATEGORICAL]
+
+    @property
+    def num_features(self) -> int:
+        # each numeric (month as sin + cos) plus a missing flag per numeric
+        return (len(NUMERIC) + 1) + len(NUMERIC)
+
+    def apply(self, df: pd.DataFrame) -> Encoded:
+        missing = [c for c in (*CATEGORICAL, *NUMERIC) if c not in df.columns]
+        if missing:
+            raise KeyError(f"input is missing feature column(s) {missing}")
+        n = len(df)
+        cat = np.zeros((n, len(CATEGORICAL)), dtype=np.int64)
+        unknown = {}
+        for j, col in enumerate(CATEGORICAL):
+            lookup = {v: i + 1 for i, v in enumerate(self.vocab[col])}
+            raw = df[col]
+            # str() of an int-like float (9.0) would not match "9": normalise numbers first
+            if pd.api.types.is_float_dtype(raw):
+                raw = raw.astype("Int64")
+            keys = raw.astype(object).where(raw.notna(), None)
+            codes = np.fromiter((lookup.get(str(k), UNKNOWN) if k is not None else UNKNOWN for k in keys), np.int64, n)
+            cat[:, j] = codes
+            unknown[col] = int(((codes == UNKNOWN) & raw.notna().to_numpy()).sum())
+        cols = []
+        flags = []
+        for col in NUMERIC:
+            values = pd.to_numeric(df[col], errors="coerce").to_numpy(dtype="float64", na_value=np.nan)
+            is_missing = ~np.isfinite(values)
+            values = np.where(is_missing, self.median[col], values)
+            if col == "month":
+                angle = 2 * math.pi * (values - 1) / 12
+                cols += [np.sin(angle), np.cos(angle)]
+            else:
+                cols.append((values - self.mean[col]) / self.std[col])
+            flags.append(is_missing.astype("float64"))
+        num = np.column_stack(cols + flags).astype(np.float32) if n else np.zeros((0, self.num_features), np.float32)
+        return Encoded(cat=cat, num=num, unknown=unknown)
+
+    # ------------------------------------------------------------------ persistence
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "format": "mlops-lab/feature-transform@1",
+            "categorical": list(CATEGORICAL),
+            "numeric": list(NUMERIC),
+            "vocab": self.vocab,
+            "median": self.median,
+            "mean": self.mean,
+            "std": self.std,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> FeatureTransform:
+        if data.get("format") != "mlops-lab/feature-transform@1":
+            raise ValueError(f"not a feature transform (format={data.get('format')!r})")
+        if data["categorical"] != list(CATEGORICAL) or data["numeric"] != list(NUMERIC):
+            raise ValueError("the saved transform was fitted on other feature columns than this code expects")
+        return cls(vocab=data["vocab"], median=data["median"], mean=data["mean"], std=data["std"])
+
+    def save(self, path: str | Path) -> Path:
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(self.to_dict(), indent=1, sort_keys=True) + "\n")
+        return path
+
+    @classmethod
+    def load(cls, path: str | Path) -> FeatureTransform:
+        return cls.from_dict(json.loads(Path(path).read_text()))
+
+
+def run(train_df: pd.DataFrame, min_category_count: int = 20, out: Path = OUT) -> FeatureTransform:
+    """Fit on the training window and save; returns the fitted transform."""
+    fitted = FeatureTransform.fit(train_df, min_category_count=min_category_count)
+    fitted.save(out)
+    return fitted
