@@ -21,8 +21,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 MARKER = ".mlops-lab-workspace"
 
 
@@ -97,7 +95,7 @@ class EvaluateParams:
 
 @dataclass(frozen=True)
 class GateParams:
-    min_auc_margin_over_baseline: float = 0.01
+    min_auc_margin_over_baseline: float = 0.005
     max_auc_drop_vs_champion: float = 0.005
     max_slice_auc_drop: float = 0.03
     max_calibration_error: float = 0.05
@@ -145,6 +143,8 @@ def params_from_dict(values: dict[str, Any] | None) -> Params:
 
 def load_params(path: str | Path = "params.yaml", overrides: list[str] | None = None) -> Params:
     """Read params.yaml (missing file = defaults) and apply ``section.key=value`` overrides."""
+    import yaml  # here, not at the top: the training core imports this module on a bare GPU box
+
     path = Path(path)
     values = yaml.safe_load(path.read_text()) if path.exists() else {}
     values = apply_overrides(values or {}, overrides or [])
@@ -153,6 +153,8 @@ def load_params(path: str | Path = "params.yaml", overrides: list[str] | None = 
 
 def apply_overrides(values: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
     """Return a copy of ``values`` with each ``a.b=value`` applied; the value is parsed as YAML."""
+    import yaml
+
     out = {k: dict(v) if isinstance(v, dict) else v for k, v in values.items()}
     for item in overrides:
         key, sep, raw = item.partition("=")

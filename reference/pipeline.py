@@ -1,0 +1,175 @@
+"""The workspace and the pipeline run: Level 1, automated and versioned.
+
+A workspace is a folder outside the tracked files of this repository (default ``./workspace``,
+git-ignored; set MLOPS_LAB_WORKSPACE to move it):
+
+    workspace/
+      project/      a git + DVC repository: dvc.yaml, params.yaml, data/, models/, reports/
+      dvc-remote/   the DVC remote (a local folder; S3 on MinIO in the cluster tier)
+      mlflow/       the MLflow store: mlflow.db (sqlite) and artifacts/
+
+``run_pipeline`` writes ``--set`` overrides into project/params.yaml (as if you edited it), runs
+``dvc repro`` (only what changed re-runs), then pushes data and models to the remote and commits
+the project: each successful run is a data version you can go back to.
+
+    mlops-lab pipeline --set split.train_end=8
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from importlib.resources import files
+from pathlib import Path
+
+from reference.config import MARKER, Settings, apply_overrides, load_params
+
+TEMPLATES = ("dvc.yaml", "params.yaml")
+
+
+def _git(project: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+    return subprocess.run(["git", *args], cwd=project, check=check, capture_output=True, text=True)
+
+
+def stage_env(settings: Settings) -> dict[str, str]:
+    """The environment stage commands run in: this venv's python first, settings passed down."""
+    env = dict(os.environ)
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+    env["MLOPS_LAB_WORKSPACE"] = str(settings.workspace)
+    env["MLFLOW_TRACKING_URI"] = settings.tracking_uri
+    env["MLOPS_LAB_MODEL_NAME"] = settings.model_name
+    env["DVC_NO_ANALYTICS"] = "1"
+    env.setdefault("PYTHONUNBUFFERED", "1")
+    return env
+
+
+def _dvc(settings: Settings, *args: str, capture: bool = False) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "dvc", *args],
+        cwd=settings.project,
+        env=stage_env(settings),
+        capture_output=capture,
+        text=True,
+    )
+
+
+def init_workspace(settings: Settings) -> Path:
+    """Create the workspace (idempotent): git + DVC project, local remote, MLflow folder."""
+    if shutil.which("git") is None:
+        raise RuntimeError("git is not installed: the pipeline versions data with git + DVC (apt-get install git)")
+    ws, project = settings.workspace, settings.project
+    project.mkdir(parents=True, exist_ok=True)
+    settings.dvc_remote.mkdir(exist_ok=True)
+    settings.mlflow_dir.mkdir(exist_ok=True)
+    (ws / MARKER).write_text(json.dumps({"created_by": "mlops-lab"}) + "\n")
+    if not (project / ".git").exists():
+        _git(project, "init", "-q", "-b", "main")
+        _git(project, "config", "user.name", "mlops-lab")
+        _git(project, "config", "user.email", "mlops-lab@localhost")
+    if not (project / ".dvc").exists():
+        for args in (
+            ("init", "-q"),
+            ("config", "core.autostage", "true"),
+            ("config", "core.analytics", "false"),
+            ("remote", "add", "-d", "-f", "local", str(settings.dvc_remote)),
+        ):
+            proc = _dvc(settings, *args, capture=True)
+            if proc.returncode:
+                raise RuntimeError(f"dvc {' '.join(args)} failed: {proc.stderr.strip()}")
+    for name in TEMPLATES:
+        if not (project / name).exists():
+            (project / name).write_text(files("reference").joinpath("project", name).read_text())
+    _git(project, "add", "-A")
+    if _git(project, "diff", "--cached", "--quiet", check=False).returncode:
+        _git(project, "commit", "-q", "-m", "workspace: pipeline definition")
+    return project
+
+
+def write_overrides(params_file: Path, overrides: list[str]) -> None:
+    """Apply ``section.key=value`` to params.yaml in place, keeping its comments and layout."""
+    import yaml
+
+    apply_overrides(yaml.safe_load(params_file.read_text()) or {}, overrides)  # validates names
+    lines = params_file.read_text().splitlines()
+    for item in overrides:
+        key, _, raw = item.partition("=")
+        section, name = key.strip().split(".")
+        value = json.dumps(yaml.safe_load(raw))  # JSON is valid YAML: lists and nulls included
+        start = next((i for i, line in enumerate(lines) if line.rstrip() == f"{section}:"), None)
+        if start is None:
+            lines += [f"{section}:", f"  {name}: {value}"]
+            continue
+        end = next((i for i in range(start + 1, len(lines)) if lines[i] and not lines[i][0].isspace()), len(lines))
+        pattern = re.compile(rf"^(\s+{re.escape(name)}:\s*)([^#]*?)(\s*#.*)?$")
+        for i in range(start + 1, end):
+            m = pattern.match(lines[i])
+            if m:
+                lines[i] = f"{m.group(1)}{value}{m.group(3) or ''}"
+                break
+        else:
+            lines.insert(end, f"  {name}: {value}")
+    params_file.write_text("\n".join(lines) + "\n")
+
+
+@dataclass(frozen=True)
+class PipelineResult:
+    ok: bool
+    failed_stage: str | None
+    seconds: float
+    gate: dict | None
+    commit: str | None
+
+
+def run_pipeline(settings: Settings, overrides: list[str] | None = None, force: bool = False) -> PipelineResult:
+    """Run dvc repro in the workspace project; on success push to the remote and commit."""
+    project = init_workspace(settings)
+    if overrides:
+        write_overrides(project / "params.yaml", overrides)
+    load_params(project / "params.yaml")  # fail early, with a clear message, on a bad params file
+    started = time.perf_counter()
+    gate_before = (project / "reports/gate.json").stat().st_mtime if (project / "reports/gate.json").exists() else None
+    proc = _dvc(settings, "repro", *(["--force"] if force else []))
+    seconds = time.perf_counter() - started
+    if proc.returncode:
+        failed = _failed_stage(project)
+        return PipelineResult(False, failed, seconds, None, None)
+    push = _dvc(settings, "push", "-q", capture=True)
+    if push.returncode:
+        print(f"warning: dvc push to {settings.dvc_remote} failed: {push.stderr.strip()}", file=sys.stderr)
+    _git(project, "add", "-A")
+    commit = None
+    if _git(project, "diff", "--cached", "--quiet", check=False).returncode:
+        _git(project, "commit", "-q", "-m", f"pipeline run: {' '.join(overrides or []) or 'params.yaml'}")
+    commit = _git(project, "rev-parse", "--short", "HEAD").stdout.strip()
+    gate_file = project / "reports/gate.json"
+    gate = None
+    if gate_file.exists() and (gate_before is None or gate_file.stat().st_mtime != gate_before):
+        gate = json.loads(gate_file.read_text())
+    return PipelineResult(True, None, seconds, gate, commit)
+
+
+def _failed_stage(project: Path) -> str | None:
+    """The first stage whose outputs are missing or stale: where the run stopped."""
+    order = ["ingest", "validate", "transform", "train", "evaluate", "register", "gate"]
+    outputs = {
+        "ingest": "data/ingest_report.json",
+        "validate": "reports/validation.json",
+        "transform": "models/transform.json",
+        "train": "metrics/train.json",
+        "evaluate": "metrics/evaluate.json",
+        "register": "registry/candidate.json",
+        "gate": "reports/gate.json",
+    }
+    validation = project / "reports/validation.json"
+    if validation.exists() and not json.loads(validation.read_text()).get("passed", True):
+        return "validate"
+    for stage in order:
+        if not (project / outputs[stage]).exists():
+            return stage
+    return None

@@ -1,0 +1,159 @@
+"""register: track the run in MLflow and register the candidate as the `challenger`.
+
+Everything a reviewer needs to trust the model goes into one MLflow run: the params, the holdout
+and baseline metrics, the validation report, the plots, the transform, the training history, and
+the model itself (a pyfunc from code with signature, input example and pinned pip requirements).
+The model is registered under one name; the aliases `champion` and `challenger` say which version
+serves and which is on trial (aliases replace MLflow's deprecated stages).
+
+    mlops-lab register      # inside a workspace project: registry/candidate.json
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from importlib.metadata import version
+from pathlib import Path
+
+from reference.config import Settings
+
+OUT = Path("registry/candidate.json")
+CHAMPION, CHALLENGER = "champion", "challenger"
+
+
+def client(settings: Settings):
+    """An MlflowClient on the settings' store, with the experiment created if needed."""
+    import mlflow
+    from mlflow import MlflowClient
+
+    if settings.tracking_uri.startswith("sqlite:///"):
+        Path(settings.tracking_uri.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+    mlflow.set_tracking_uri(settings.tracking_uri)
+    c = MlflowClient(tracking_uri=settings.tracking_uri)
+    if c.get_experiment_by_name(settings.experiment) is None:
+        # local store: artifacts in the workspace; a remote server decides for itself
+        location = settings.artifact_root if settings.tracking_uri.startswith(("sqlite", "file")) else None
+        c.create_experiment(settings.experiment, artifact_location=location)
+    mlflow.set_experiment(settings.experiment)
+    return c
+
+
+def pip_requirements() -> list[str]:
+    """Pinned by hand: inference costs ~10 s a call, and this machine's torch says +cpu."""
+    pins = {name: version(name).split("+")[0] for name in ("torch", "numpy", "pandas", "mlflow")}
+    return [f"{name}=={v}" for name, v in pins.items()]
+
+
+def _flat(prefix: str, values: dict) -> dict:
+    out = {}
+    for key, value in values.items():
+        if isinstance(value, dict):
+            out.update(_flat(f"{prefix}{key}.", value))
+        elif isinstance(value, int | float) and not isinstance(value, bool) and value is not None:
+            out[f"{prefix}{key}"] = value
+    return out
+
+
+@dataclass(frozen=True)
+class Registered:
+    name: str
+    version: str
+    run_id: str
+    model_uri: str
+
+    def to_dict(self) -> dict:
+        return {"name": self.name, "version": self.version, "run_id": self.run_id, "model_uri": self.model_uri}
+
+
+def log_and_register(
+    settings: Settings,
+    params,
+    bundle_dir: Path,
+    evaluation: dict,
+    artifacts: dict[str, Path],
+    tags: dict[str, str] | None = None,
+) -> Registered:
+    """One MLflow run for the candidate; registers it and points `challenger` at it."""
+    import mlflow
+    import pandas as pd
+    from mlflow.models import infer_signature
+
+    from reference import ingest
+    from reference.features import FEATURES
+    from reference.model import load_bundle
+
+    c = client(settings)
+    months = params.split.months()
+    example = ingest.read_months(months["holdout"][:1]).loc[:4, list(FEATURES)]
+    proba = load_bundle(bundle_dir).predict_proba(example)
+    output = pd.DataFrame({"probability": proba, "label": (proba >= params.evaluate.threshold).astype("int64")})
+    code = Path(__file__).parent
+    with mlflow.start_run(run_name=f"train-{months['train'][0]:02d}-{months['train'][-1]:02d}") as run:
+        mlflow.log_params(_flat("", params.to_dict()))
+        mlflow.log_metrics(_flat("holdout.", {k: v for k, v in evaluation["candidate"].items() if k != "slices"}))
+        for name, metrics in evaluation["baselines"].items():
+            mlflow.log_metrics(_flat(f"baseline.{name}.", metrics))
+        mlflow.log_metrics({"latency_ms_p95": evaluation["latency_ms_p95"], "model_size_mb": evaluation["model_size_mb"]})
+        mlflow.set_tags({"split.train": str(months["train"]), "split.holdout": str(months["holdout"]), **(tags or {})})
+        for folder, path in artifacts.items():
+            if Path(path).exists():
+                (mlflow.log_artifacts if Path(path).is_dir() else mlflow.log_artifact)(str(path), folder)
+        info = mlflow.pyfunc.log_model(
+            name="model",
+            python_model=str(code / "mlflow_model.py"),
+            artifacts={"bundle": str(bundle_dir)},
+            code_paths=[str(code)],
+            signature=infer_signature(example, output),
+            input_example=example,
+            pip_requirements=pip_requirements(),
+            model_config={"threshold": params.evaluate.threshold},
+        )
+        mv = mlflow.register_model(info.model_uri, settings.model_name)
+    c.set_registered_model_alias(settings.model_name, CHALLENGER, mv.version)
+    return Registered(settings.model_name, str(mv.version), run.info.run_id, info.model_uri)
+
+
+def version_by_alias(settings: Settings, alias: str):
+    """The ModelVersion an alias points to, or None when the alias does not exist yet."""
+    from mlflow.exceptions import MlflowException
+
+    try:
+        return client(settings).get_model_version_by_alias(settings.model_name, alias)
+    except MlflowException:
+        return None
+
+
+def download_bundle(settings: Settings, version: str, dest: Path) -> Path:
+    """Fetch a registered version's bundle (weights, architecture, transform) from the registry."""
+    import mlflow
+
+    client(settings)
+    uri = f"models:/{settings.model_name}/{version}"
+    local = mlflow.artifacts.download_artifacts(artifact_uri=uri, dst_path=str(dest))
+    bundle = Path(local) / "artifacts" / "bundle"
+    if not (bundle / "model.json").is_file():
+        raise FileNotFoundError(f"{uri} has no bundle at artifacts/bundle: not a model this project registered")
+    return bundle
+
+
+def run(params, settings: Settings, out: Path = OUT) -> Registered:
+    """The stage: log the candidate with its evidence and register it."""
+    from reference.evaluate import OUT as EVALUATION, PLOTS
+    from reference.train import METRICS as TRAIN_METRICS, OUT as BUNDLE
+    from reference.transform import OUT as TRANSFORM
+
+    evaluation = json.loads(EVALUATION.read_text())
+    artifacts = {
+        "validation": Path("reports/validation.md"),
+        "validation_json": Path("reports/validation.json"),
+        "plots": PLOTS,
+        "transform": TRANSFORM,
+        "training": TRAIN_METRICS,
+        "evaluation": EVALUATION,
+    }
+    registered = log_and_register(settings, params, BUNDLE, evaluation, artifacts)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(registered.to_dict(), indent=2) + "\n")
+    print(f"registered {registered.name} version {registered.version} as '{CHALLENGER}' (run {registered.run_id})")
+    return registered
