@@ -30,7 +30,11 @@ app = typer.Typer(
 
 Overrides = Annotated[
     list[str] | None,
-    typer.Option("--set", "-s", help="Override a param, e.g. --set train.epochs=3 (repeatable; written to params.yaml)."),
+    typer.Option(
+        "--set",
+        "-s",
+        help="Override a param, e.g. --set train.epochs=3 (repeatable; written to params.yaml).",
+    ),
 ]
 
 
@@ -38,7 +42,10 @@ Overrides = Annotated[
 def _main(
     workspace: Annotated[
         Path | None,
-        typer.Option(help="Workspace folder (default: $MLOPS_LAB_WORKSPACE, else ./workspace in the repo).", envvar="MLOPS_LAB_WORKSPACE"),
+        typer.Option(
+            help="Workspace folder (default: $MLOPS_LAB_WORKSPACE, else ./workspace in the repo).",
+            envvar="MLOPS_LAB_WORKSPACE",
+        ),
     ] = None,
 ) -> None:
     if workspace is not None:
@@ -110,8 +117,12 @@ def transform() -> None:
     params = _stage_params()
     months = params.split.months()["train"]
     fitted = stage.run(data.read_months(months), params.transform.min_category_count)
-    sizes = ", ".join(f"{c} {n - 1}" for c, n in zip(fitted.vocab, fitted.cardinalities, strict=True))
-    typer.echo(f"transform fitted on months {months}: vocabularies {sizes} (+1 unknown bucket each)")
+    sizes = ", ".join(
+        f"{c} {n - 1}" for c, n in zip(fitted.vocab, fitted.cardinalities, strict=True)
+    )
+    typer.echo(
+        f"transform fitted on months {months}: vocabularies {sizes} (+1 unknown bucket each)"
+    )
 
 
 @app.command()
@@ -156,13 +167,17 @@ def init() -> None:
 
     settings = _settings()
     project = init_workspace(settings)
-    typer.echo(f"workspace ready: {settings.workspace}\n  project (git + DVC): {project}\n  MLflow: {settings.tracking_uri}")
+    typer.echo(
+        f"workspace ready: {settings.workspace}\n  project (git + DVC): {project}\n  MLflow: {settings.tracking_uri}"
+    )
 
 
 @app.command()
 def pipeline(
     overrides: Overrides = None,
-    force: Annotated[bool, typer.Option(help="Re-run every stage even if nothing changed.")] = False,
+    force: Annotated[
+        bool, typer.Option(help="Re-run every stage even if nothing changed.")
+    ] = False,
 ) -> None:
     """Run the whole Level 1 pipeline with DVC: only the stages whose inputs changed re-run."""
     from reference.pipeline import run_pipeline
@@ -176,8 +191,12 @@ def pipeline(
             md = settings.project / "reports/validation.md"
             if md.exists():
                 typer.echo(md.read_text())
-        _fail(f"pipeline stopped at {where} after {result.seconds:.1f} s; nothing was registered, the champion is unchanged")
-    typer.secho(f"pipeline done in {result.seconds:.1f} s (data version {result.commit})", fg="green")
+        _fail(
+            f"pipeline stopped at {where} after {result.seconds:.1f} s; nothing was registered, the champion is unchanged"
+        )
+    typer.secho(
+        f"pipeline done in {result.seconds:.1f} s (data version {result.commit})", fg="green"
+    )
     if result.gate is None:
         typer.echo("nothing changed since the last run: no stage re-ran, no model was registered")
 
@@ -204,13 +223,21 @@ def status() -> None:
         run = c.get_run(mv.run_id)
         auc = run.data.metrics.get("holdout.auc")
         names = ", ".join(a for a, v in aliases.items() if str(v) == str(mv.version))
-        table.add_row(str(mv.version), names, f"{auc:.4f}" if auc else "-", mv.tags.get("gate.decision", "-"), str(mv.creation_timestamp))
+        table.add_row(
+            str(mv.version),
+            names,
+            f"{auc:.4f}" if auc else "-",
+            mv.tags.get("gate.decision", "-"),
+            str(mv.creation_timestamp),
+        )
     Console().print(table)
 
 
 @app.command()
 def level0(
-    out: Annotated[Path, typer.Option(help="Where to save the model file, by hand.")] = Path("model_level0.pt"),
+    out: Annotated[Path, typer.Option(help="Where to save the model file, by hand.")] = Path(
+        "model_level0.pt"
+    ),
     epochs: Annotated[int, typer.Option(help="Training epochs.")] = 3,
 ) -> None:
     """Level 0: train the same model by hand, one call, one file, no tracking, no registry."""
@@ -221,7 +248,9 @@ def level0(
 
 @app.command()
 def demo(
-    keep: Annotated[bool, typer.Option(help="Keep the previous demo workspace instead of starting fresh.")] = False,
+    keep: Annotated[
+        bool, typer.Option(help="Keep the previous demo workspace instead of starting fresh.")
+    ] = False,
 ) -> None:
     """The story in the terminal: first champion, a challenger, the gate, a bad batch stopped."""
     from reference.demo import run_demo
@@ -232,7 +261,9 @@ def demo(
 # ------------------------------------------------------------------------------------- tools
 @app.command()
 def ui(
-    host: Annotated[str, typer.Option(help="Address to listen on; keep 127.0.0.1 unless you mean it.")] = "127.0.0.1",
+    host: Annotated[
+        str, typer.Option(help="Address to listen on; keep 127.0.0.1 unless you mean it.")
+    ] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port.")] = 5000,
 ) -> None:
     """Start the MLflow UI (a real `mlflow server`) on the workspace's store."""

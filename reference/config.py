@@ -62,7 +62,8 @@ class ValidateParams:
     out_of_range_fail: float = 0.05
     unseen_category_warn: float = 0.0
     unseen_category_fail: float = 0.05
-    drift_warn: float = 0.1
+    drift_warn: float = 1.0  # numbers: Wasserstein distance in reference std
+    drift_warn_categorical: float = 0.1  # categories: Jensen-Shannon distance
     drift_fail: float | None = None  # drift is a gray area: warn only, unless you set a level
     invariant_fail: float = 0.01
 
@@ -160,7 +161,9 @@ def apply_overrides(values: dict[str, Any], overrides: list[str]) -> dict[str, A
         key, sep, raw = item.partition("=")
         parts = key.strip().split(".")
         if not sep or len(parts) != 2 or not all(parts):
-            raise ValueError(f"override {item!r} should look like section.key=value, e.g. train.epochs=3")
+            raise ValueError(
+                f"override {item!r} should look like section.key=value, e.g. train.epochs=3"
+            )
         section, name = parts
         out.setdefault(section, {})[name] = yaml.safe_load(raw)
     params_from_dict(out)  # validate names and shapes now, with a clear message

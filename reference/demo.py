@@ -34,12 +34,23 @@ def run_demo(settings: Settings, fresh: bool = True) -> int:
         if not (demo_ws / MARKER).exists():
             raise RuntimeError(f"{demo_ws} exists but is not a demo workspace; move it away first")
         shutil.rmtree(demo_ws)
-    print(f"demo workspace: {demo_ws}\nMLflow store: {tracking}  (browse it with `mlops-lab --workspace {demo_ws} ui`)")
+    print(
+        f"demo workspace: {demo_ws}\nMLflow store: {tracking}  (browse it with `mlops-lab --workspace {demo_ws} ui`)"
+    )
 
     steps = [
-        ("1/3  Level 1, first run: train Jan-Jun, gate on Aug-Oct", ["split.train_end=6", "ingest.inject_fault=none"]),
-        ("2/3  New data landed: train Jan-Aug, the challenger meets the champion on Oct-Dec", ["split.train_end=8"]),
-        ("3/3  Drill: upstream switches temperature to Celsius in September", ["ingest.inject_fault=celsius", "ingest.fault_month=9"]),
+        (
+            "1/3  Level 1, first run: train Jan-Jun, gate on Aug-Oct",
+            ["split.train_end=6", "ingest.inject_fault=none"],
+        ),
+        (
+            "2/3  New data landed: train Jan-Aug, the challenger meets the champion on Oct-Dec",
+            ["split.train_end=8"],
+        ),
+        (
+            "3/3  Drill: upstream switches temperature to Celsius in September",
+            ["ingest.inject_fault=celsius", "ingest.fault_month=9"],
+        ),
     ]
     for title, overrides in steps:
         _banner(title)
@@ -51,10 +62,18 @@ def run_demo(settings: Settings, fresh: bool = True) -> int:
         else:
             report = ws.project / "reports/validation.md"
             print(report.read_text() if report.exists() else "")
-            print(f"pipeline stopped at {result.failed_stage} after {result.seconds:.1f} s: nothing registered")
-        print(f"champion: {'v' + before.version if before else 'none'} -> {'v' + after.version if after else 'none'}")
+            print(
+                f"pipeline stopped at {result.failed_stage} after {result.seconds:.1f} s: nothing registered"
+            )
+        print(
+            f"champion: {'v' + before.version if before else 'none'} -> {'v' + after.version if after else 'none'}"
+        )
     # leave the project clean for a learner who explores it next
     run_pipeline(ws, ["ingest.inject_fault=none"])
     _banner("done")
-    print("Next: `mlops-lab --workspace", demo_ws, "status`, or open the MLflow UI with `mlops-lab ui`.")
+    print(
+        "Next: `mlops-lab --workspace",
+        demo_ws,
+        "status`, or open the MLflow UI with `mlops-lab ui`.",
+    )
     return 0

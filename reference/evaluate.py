@@ -38,7 +38,13 @@ def expected_calibration_error(y: np.ndarray, p: np.ndarray, bins: int = 10) -> 
 
 
 def score_metrics(y: np.ndarray, p: np.ndarray, params: EvaluateParams) -> dict:
-    from sklearn.metrics import brier_score_loss, log_loss, precision_score, recall_score, roc_auc_score
+    from sklearn.metrics import (
+        brier_score_loss,
+        log_loss,
+        precision_score,
+        recall_score,
+        roc_auc_score,
+    )
 
     y = np.asarray(y, dtype=int)
     p = np.clip(np.asarray(p, dtype=np.float64), 1e-7, 1 - 1e-7)
@@ -75,7 +81,9 @@ def evaluate_scores(df: pd.DataFrame, p: np.ndarray, params: EvaluateParams) -> 
     return {**score_metrics(y, p, params), "slices": slice_metrics(df, y, p, params)}
 
 
-def baselines(train_df: pd.DataFrame, holdout_df: pd.DataFrame, transform, params: EvaluateParams) -> dict:
+def baselines(
+    train_df: pd.DataFrame, holdout_df: pd.DataFrame, transform, params: EvaluateParams
+) -> dict:
     """The bar: a constant at the training base rate, and a logistic regression."""
     from scipy import sparse
     from sklearn.linear_model import LogisticRegression
@@ -88,7 +96,8 @@ def baselines(train_df: pd.DataFrame, holdout_df: pd.DataFrame, transform, param
         offsets = np.cumsum([0, *transform.cardinalities[:-1]])
         rows = np.repeat(np.arange(len(df)), enc.cat.shape[1])
         onehot = sparse.csr_matrix(
-            (np.ones(rows.size), (rows, (enc.cat + offsets).ravel())), shape=(len(df), sum(transform.cardinalities))
+            (np.ones(rows.size), (rows, (enc.cat + offsets).ravel())),
+            shape=(len(df), sum(transform.cardinalities)),
         )
         return sparse.hstack([onehot, sparse.csr_matrix(enc.num)]).tocsr()
 
@@ -146,7 +155,11 @@ def plot(y: np.ndarray, curves: dict[str, np.ndarray], folder: Path, bins: int =
         obs, pred = calibration_curve(y, p, n_bins=bins, strategy="quantile")
         ax.plot(pred, obs, marker="o", label=name)
     ax.plot([0, 1], [0, 1], ":", color="grey", label="perfectly calibrated")
-    ax.set(xlabel="mean predicted probability", ylabel="observed late share", title="Calibration on the holdout")
+    ax.set(
+        xlabel="mean predicted probability",
+        ylabel="observed late share",
+        title="Calibration on the holdout",
+    )
     ax.legend(loc="upper left")
     fig.tight_layout()
     fig.savefig(folder / "calibration.png", dpi=100)
@@ -154,10 +167,17 @@ def plot(y: np.ndarray, curves: dict[str, np.ndarray], folder: Path, bins: int =
     return [folder / "roc.png", folder / "calibration.png"]
 
 
-def run(params, bundle_dir: Path | None = None, batch_dir: Path | None = None, out: Path = OUT, plots: Path = PLOTS) -> dict:
+def run(
+    params,
+    bundle_dir: Path | None = None,
+    batch_dir: Path | None = None,
+    out: Path = OUT,
+    plots: Path = PLOTS,
+) -> dict:
     from reference import ingest
     from reference.model import bundle_size_mb, load_bundle
-    from reference.train import OUT as BUNDLE, labelled
+    from reference.train import OUT as BUNDLE
+    from reference.train import labelled
 
     months = params.split.months()
     batch_dir = batch_dir or ingest.BATCH_DIR

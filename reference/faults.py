@@ -33,7 +33,9 @@ def rename_column(df: pd.DataFrame, old: str = "temp", new: str = "temperature")
     return df.rename(columns={old: new})
 
 
-def new_carrier(df: pd.DataFrame, code: str = "ZZ", share: float = 0.2, seed: int = 0) -> pd.DataFrame:
+def new_carrier(
+    df: pd.DataFrame, code: str = "ZZ", share: float = 0.2, seed: int = 0
+) -> pd.DataFrame:
     """A carrier code the model has never seen (a merger, a new airline, a recoding)."""
     out = df.copy()
     rng = np.random.default_rng(seed)

@@ -65,24 +65,50 @@ def _rule(name: str, value: float | None, threshold: float, op: str, detail: str
     return Rule(name, round(value, 5), round(threshold, 5), op, "pass" if ok else "fail", detail)
 
 
-def decide(candidate: dict, baselines: dict, champion: dict | None, params: GateParams, latency_ms: float, size_mb: float) -> Decision:
+def decide(
+    candidate: dict,
+    baselines: dict,
+    champion: dict | None,
+    params: GateParams,
+    latency_ms: float,
+    size_mb: float,
+) -> Decision:
     """Pure: metrics in, a decision with every rule's value, threshold and verdict out."""
-    best_name, best = max(((n, m) for n, m in baselines.items() if m.get("auc") is not None), key=lambda x: x[1]["auc"])
+    best_name, best = max(
+        ((n, m) for n, m in baselines.items() if m.get("auc") is not None),
+        key=lambda x: x[1]["auc"],
+    )
     rules = [
-        _rule("auc_over_baseline", candidate["auc"], best["auc"] + params.min_auc_margin_over_baseline, ">=",
-              f"best baseline {best_name} AUC {best['auc']:.4f} + margin {params.min_auc_margin_over_baseline}"),
+        _rule(
+            "auc_over_baseline",
+            candidate["auc"],
+            best["auc"] + params.min_auc_margin_over_baseline,
+            ">=",
+            f"best baseline {best_name} AUC {best['auc']:.4f} + margin {params.min_auc_margin_over_baseline}",
+        ),
         _rule("calibration_error", candidate["ece"], params.max_calibration_error, "<="),
-        _rule("latency_ms_p95", latency_ms, params.max_latency_ms, "<=", "one row, transform included"),
+        _rule(
+            "latency_ms_p95", latency_ms, params.max_latency_ms, "<=", "one row, transform included"
+        ),
         _rule("model_size_mb", size_mb, params.max_model_size_mb, "<="),
     ]
     if champion is None:
         rules += [
             Rule("auc_vs_champion", None, None, ">=", "n/a", "no champion yet: floors decide"),
-            Rule("worst_slice_vs_champion", None, None, ">=", "n/a", "no champion yet: floors decide"),
+            Rule(
+                "worst_slice_vs_champion", None, None, ">=", "n/a", "no champion yet: floors decide"
+            ),
         ]
     else:
-        rules.append(_rule("auc_vs_champion", candidate["auc"] - champion["auc"], -params.max_auc_drop_vs_champion, ">=",
-                           f"candidate {candidate['auc']:.4f} vs champion {champion['auc']:.4f}"))
+        rules.append(
+            _rule(
+                "auc_vs_champion",
+                candidate["auc"] - champion["auc"],
+                -params.max_auc_drop_vs_champion,
+                ">=",
+                f"candidate {candidate['auc']:.4f} vs champion {champion['auc']:.4f}",
+            )
+        )
         worst, where = None, ""
         for col, values in candidate["slices"].items():
             for key, m in values.items():
@@ -93,9 +119,20 @@ def decide(candidate: dict, baselines: dict, champion: dict | None, params: Gate
                 if worst is None or delta < worst:
                     worst, where = delta, f"{col}={key}: {m['auc']:.4f} vs {ref['auc']:.4f}"
         if worst is None:
-            rules.append(Rule("worst_slice_vs_champion", None, None, ">=", "n/a", "no slice large enough to judge"))
+            rules.append(
+                Rule(
+                    "worst_slice_vs_champion",
+                    None,
+                    None,
+                    ">=",
+                    "n/a",
+                    "no slice large enough to judge",
+                )
+            )
         else:
-            rules.append(_rule("worst_slice_vs_champion", worst, -params.max_slice_auc_drop, ">=", where))
+            rules.append(
+                _rule("worst_slice_vs_champion", worst, -params.max_slice_auc_drop, ">=", where)
+            )
     return Decision(promote=not any(r.verdict == "fail" for r in rules), rules=rules)
 
 
@@ -110,8 +147,13 @@ def render(decision: Decision, title: str = "Gate"):
     style = {"pass": "green", "fail": "bold red", "n/a": "dim"}
     for r in decision.rules:
         fmt = lambda v: "-" if v is None else f"{v:.4f}"  # noqa: E731
-        table.add_row(r.name, fmt(r.value), f"{r.op} {fmt(r.threshold)}" if r.threshold is not None else "-",
-                      f"[{style[r.verdict]}]{r.verdict}[/]", r.detail)
+        table.add_row(
+            r.name,
+            fmt(r.value),
+            f"{r.op} {fmt(r.threshold)}" if r.threshold is not None else "-",
+            f"[{style[r.verdict]}]{r.verdict}[/]",
+            r.detail,
+        )
     return table
 
 
@@ -144,20 +186,39 @@ def run(params, settings: Settings, out: Path = OUT) -> Decision:
         holdout = labelled(ingest.read_months(params.split.months()["holdout"]))
         with tempfile.TemporaryDirectory() as tmp:
             bundle = load_bundle(registry.download_bundle(settings, champion_mv.version, Path(tmp)))
-            champion_metrics = evaluate.evaluate_scores(holdout, bundle.predict_proba(holdout), params.evaluate)
-    decision = decide(evaluation["candidate"], evaluation["baselines"], champion_metrics, params.gate,
-                      evaluation["latency_ms_p95"], evaluation["model_size_mb"])
+            champion_metrics = evaluate.evaluate_scores(
+                holdout, bundle.predict_proba(holdout), params.evaluate
+            )
+    decision = decide(
+        evaluation["candidate"],
+        evaluation["baselines"],
+        champion_metrics,
+        params.gate,
+        evaluation["latency_ms_p95"],
+        evaluation["model_size_mb"],
+    )
     champion_version = str(champion_mv.version) if champion_mv is not None else None
-    decision = Decision(decision.promote, decision.rules, candidate_info["version"], champion_version)
+    decision = Decision(
+        decision.promote, decision.rules, candidate_info["version"], champion_version
+    )
     record(settings, decision, candidate_info["run_id"])
     c = registry.client(settings)
     if decision.promote:
-        c.set_registered_model_alias(settings.model_name, registry.CHAMPION, candidate_info["version"])
+        c.set_registered_model_alias(
+            settings.model_name, registry.CHAMPION, candidate_info["version"]
+        )
         if champion_version:
-            c.set_model_version_tag(settings.model_name, candidate_info["version"], "previous_champion", champion_version)
+            c.set_model_version_tag(
+                settings.model_name,
+                candidate_info["version"],
+                "previous_champion",
+                champion_version,
+            )
     out.parent.mkdir(parents=True, exist_ok=True)
     result = decision.to_dict()
-    result["champion_metrics"] = {k: v for k, v in (champion_metrics or {}).items() if k != "slices"} or None
+    result["champion_metrics"] = {
+        k: v for k, v in (champion_metrics or {}).items() if k != "slices"
+    } or None
     out.write_text(json.dumps(result, indent=2) + "\n")
     title = f"Gate: {settings.model_name} v{candidate_info['version']} (challenger) vs " + (
         f"v{champion_version} (champion)" if champion_version else "no champion yet"
@@ -167,5 +228,7 @@ def run(params, settings: Settings, out: Path = OUT) -> Decision:
         print(f"'{registry.CHAMPION}' -> version {candidate_info['version']}")
     else:
         kept = f"version {champion_version}" if champion_version else "no model"
-        print(f"rejected: {', '.join(r.name for r in decision.failed)}; '{registry.CHAMPION}' stays on {kept}")
+        print(
+            f"rejected: {', '.join(r.name for r in decision.failed)}; '{registry.CHAMPION}' stays on {kept}"
+        )
     return decision

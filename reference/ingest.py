@@ -55,7 +55,20 @@ def build(flights: pd.DataFrame, weather: pd.DataFrame, cancelled: str = "exclud
         raise ValueError(f"ingest.cancelled must be 'exclude' or 'positive', not {cancelled!r}")
     # Three hours appear twice in the weather table: keep the first reading.
     wx = weather.drop_duplicates(["origin", "time_hour"], keep="first")
-    wx = wx[["origin", "time_hour", "temp", "dewp", "humid", "wind_dir", "wind_speed", "precip", "pressure", "visib"]]
+    wx = wx[
+        [
+            "origin",
+            "time_hour",
+            "temp",
+            "dewp",
+            "humid",
+            "wind_dir",
+            "wind_speed",
+            "precip",
+            "pressure",
+            "visib",
+        ]
+    ]
     df = flights.reset_index(names="row_id").merge(wx, on=["origin", "time_hour"], how="left")
 
     sched = pd.to_datetime(df[["year", "month", "day"]]) + pd.to_timedelta(df["hour"], unit="h")
@@ -74,7 +87,9 @@ def build(flights: pd.DataFrame, weather: pd.DataFrame, cancelled: str = "exclud
     df[TARGET] = label
     df["distance"] = df["distance"].astype("float64")
     df["month"] = df["month"].astype("int64")
-    return df[list(KEEP) + list(FEATURES) + [TARGET]].sort_values(["sched_dep", "row_id"], ignore_index=True)
+    return df[list(KEEP) + list(FEATURES) + [TARGET]].sort_values(
+        ["sched_dep", "row_id"], ignore_index=True
+    )
 
 
 def summarize(df: pd.DataFrame) -> dict:
@@ -130,7 +145,9 @@ class IngestResult:
     report: dict
 
 
-def run(params: IngestParams, out_dir: Path = BATCH_DIR, report_path: Path = REPORT) -> IngestResult:
+def run(
+    params: IngestParams, out_dir: Path = BATCH_DIR, report_path: Path = REPORT
+) -> IngestResult:
     flights, weather = load_raw()
     df = build(flights, weather, cancelled=params.cancelled)
     report = summarize(df)

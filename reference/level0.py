@@ -33,12 +33,16 @@ def train_by_hand(
     df = ingest.build(flights, weather)
     train_df = df[df["month"].isin(train_months)]
     transform = FeatureTransform.fit(train_df)
-    bundle, _ = train_bundle(train_df, df[df["month"] == valid_month], transform, replace(TrainParams(), epochs=epochs))
+    bundle, _ = train_bundle(
+        train_df, df[df["month"] == valid_month], transform, replace(TrainParams(), epochs=epochs)
+    )
     test = labelled(df[df["month"].isin(test_months)])
     auc = roc_auc(test["delayed"].to_numpy(), bundle.predict_proba(test))
     # The Level 0 way: one file, whatever is in it. (Level 1 keeps the transform, the params,
     # the data version and the metrics together, in a registry.)
     out = Path(out)
     torch.save({"state_dict": bundle.net.state_dict(), "transform": transform.to_dict()}, out)
-    print(f"Level 0: test AUC {auc:.4f} on months {list(test_months)}; saved {out} (and that is all we know about it)")
+    print(
+        f"Level 0: test AUC {auc:.4f} on months {list(test_months)}; saved {out} (and that is all we know about it)"
+    )
     return {"auc": auc, "path": str(out)}

@@ -31,7 +31,9 @@ class FlightDelayModel(PythonModel):
 
     def predict(self, context, model_input: pd.DataFrame, params=None) -> pd.DataFrame:
         proba = self.bundle.predict_proba(pd.DataFrame(model_input))
-        return pd.DataFrame({"probability": proba, "label": (proba >= self.threshold).astype("int64")})
+        return pd.DataFrame(
+            {"probability": proba, "label": (proba >= self.threshold).astype("int64")}
+        )
 
 
 mlflow.models.set_model(FlightDelayModel())

@@ -41,7 +41,9 @@ class TabularNet(nn.Module):
     def __init__(self, config: NetConfig):
         super().__init__()
         self.config = config
-        self.embeddings = nn.ModuleList(nn.Embedding(card, config.embedding_dim) for card in config.cardinalities)
+        self.embeddings = nn.ModuleList(
+            nn.Embedding(card, config.embedding_dim) for card in config.cardinalities
+        )
         layers: list[nn.Module] = []
         width = config.embedding_dim * len(config.cardinalities) + config.num_features
         for size in config.hidden:
@@ -55,7 +57,9 @@ class TabularNet(nn.Module):
         return self.mlp(torch.cat([*parts, num], dim=1)).squeeze(1)
 
 
-def predict_encoded(net: TabularNet, enc: Encoded, device: torch.device | str = "cpu", batch_size: int = 65536) -> np.ndarray:
+def predict_encoded(
+    net: TabularNet, enc: Encoded, device: torch.device | str = "cpu", batch_size: int = 65536
+) -> np.ndarray:
     """Probabilities for encoded rows, in eval mode, without autograd."""
     net.eval()
     out = []
@@ -89,7 +93,9 @@ class Bundle:
 def load_bundle(folder: str | Path) -> Bundle:
     folder = Path(folder)
     if not (folder / "model.json").is_file():
-        raise FileNotFoundError(f"{folder} is not a model bundle (no model.json): was the model trained?")
+        raise FileNotFoundError(
+            f"{folder} is not a model bundle (no model.json): was the model trained?"
+        )
     config = json.loads((folder / "model.json").read_text())
     if config.pop("format", None) != FORMAT:
         raise ValueError(f"{folder}/model.json is not a {FORMAT} model")

@@ -62,7 +62,9 @@ def _dvc(settings: Settings, *args: str, capture: bool = False) -> subprocess.Co
 def init_workspace(settings: Settings) -> Path:
     """Create the workspace (idempotent): git + DVC project, local remote, MLflow folder."""
     if shutil.which("git") is None:
-        raise RuntimeError("git is not installed: the pipeline versions data with git + DVC (apt-get install git)")
+        raise RuntimeError(
+            "git is not installed: the pipeline versions data with git + DVC (apt-get install git)"
+        )
     ws, project = settings.workspace, settings.project
     project.mkdir(parents=True, exist_ok=True)
     settings.dvc_remote.mkdir(exist_ok=True)
@@ -105,7 +107,10 @@ def write_overrides(params_file: Path, overrides: list[str]) -> None:
         if start is None:
             lines += [f"{section}:", f"  {name}: {value}"]
             continue
-        end = next((i for i in range(start + 1, len(lines)) if lines[i] and not lines[i][0].isspace()), len(lines))
+        end = next(
+            (i for i in range(start + 1, len(lines)) if lines[i] and not lines[i][0].isspace()),
+            len(lines),
+        )
         pattern = re.compile(rf"^(\s+{re.escape(name)}:\s*)([^#]*?)(\s*#.*)?$")
         for i in range(start + 1, end):
             m = pattern.match(lines[i])
@@ -126,14 +131,20 @@ class PipelineResult:
     commit: str | None
 
 
-def run_pipeline(settings: Settings, overrides: list[str] | None = None, force: bool = False) -> PipelineResult:
+def run_pipeline(
+    settings: Settings, overrides: list[str] | None = None, force: bool = False
+) -> PipelineResult:
     """Run dvc repro in the workspace project; on success push to the remote and commit."""
     project = init_workspace(settings)
     if overrides:
         write_overrides(project / "params.yaml", overrides)
     load_params(project / "params.yaml")  # fail early, with a clear message, on a bad params file
     started = time.perf_counter()
-    gate_before = (project / "reports/gate.json").stat().st_mtime if (project / "reports/gate.json").exists() else None
+    gate_before = (
+        (project / "reports/gate.json").stat().st_mtime
+        if (project / "reports/gate.json").exists()
+        else None
+    )
     proc = _dvc(settings, "repro", *(["--force"] if force else []))
     seconds = time.perf_counter() - started
     if proc.returncode:
@@ -141,11 +152,20 @@ def run_pipeline(settings: Settings, overrides: list[str] | None = None, force: 
         return PipelineResult(False, failed, seconds, None, None)
     push = _dvc(settings, "push", "-q", capture=True)
     if push.returncode:
-        print(f"warning: dvc push to {settings.dvc_remote} failed: {push.stderr.strip()}", file=sys.stderr)
+        print(
+            f"warning: dvc push to {settings.dvc_remote} failed: {push.stderr.strip()}",
+            file=sys.stderr,
+        )
     _git(project, "add", "-A")
     commit = None
     if _git(project, "diff", "--cached", "--quiet", check=False).returncode:
-        _git(project, "commit", "-q", "-m", f"pipeline run: {' '.join(overrides or []) or 'params.yaml'}")
+        _git(
+            project,
+            "commit",
+            "-q",
+            "-m",
+            f"pipeline run: {' '.join(overrides or []) or 'params.yaml'}",
+        )
     commit = _git(project, "rev-parse", "--short", "HEAD").stdout.strip()
     gate_file = project / "reports/gate.json"
     gate = None

@@ -12,6 +12,8 @@ serves and which is on trial (aliases replace MLflow's deprecated stages).
 from __future__ import annotations
 
 import json
+import os
+import warnings
 from dataclasses import dataclass
 from importlib.metadata import version
 from pathlib import Path
@@ -27,13 +29,18 @@ def client(settings: Settings):
     import mlflow
     from mlflow import MlflowClient
 
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # no bars in stage logs
     if settings.tracking_uri.startswith("sqlite:///"):
-        Path(settings.tracking_uri.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+        Path(settings.tracking_uri.removeprefix("sqlite:///")).parent.mkdir(
+            parents=True, exist_ok=True
+        )
     mlflow.set_tracking_uri(settings.tracking_uri)
     c = MlflowClient(tracking_uri=settings.tracking_uri)
     if c.get_experiment_by_name(settings.experiment) is None:
         # local store: artifacts in the workspace; a remote server decides for itself
-        location = settings.artifact_root if settings.tracking_uri.startswith(("sqlite", "file")) else None
+        location = (
+            settings.artifact_root if settings.tracking_uri.startswith(("sqlite", "file")) else None
+        )
         c.create_experiment(settings.experiment, artifact_location=location)
     mlflow.set_experiment(settings.experiment)
     return c
@@ -63,7 +70,12 @@ class Registered:
     model_uri: str
 
     def to_dict(self) -> dict:
-        return {"name": self.name, "version": self.version, "run_id": self.run_id, "model_uri": self.model_uri}
+        return {
+            "name": self.name,
+            "version": self.version,
+            "run_id": self.run_id,
+            "model_uri": self.model_uri,
+        }
 
 
 def log_and_register(
@@ -87,18 +99,40 @@ def log_and_register(
     months = params.split.months()
     example = ingest.read_months(months["holdout"][:1]).loc[:4, list(FEATURES)]
     proba = load_bundle(bundle_dir).predict_proba(example)
-    output = pd.DataFrame({"probability": proba, "label": (proba >= params.evaluate.threshold).astype("int64")})
+    output = pd.DataFrame(
+        {"probability": proba, "label": (proba >= params.evaluate.threshold).astype("int64")}
+    )
     code = Path(__file__).parent
-    with mlflow.start_run(run_name=f"train-{months['train'][0]:02d}-{months['train'][-1]:02d}") as run:
+    # hour, weekday and month are never missing, so MLflow's hint about integer columns with
+    # missing values does not apply; keep the stage log readable
+    warnings.filterwarnings("ignore", message="Hint: Inferred schema contains integer column")
+    with mlflow.start_run(
+        run_name=f"train-{months['train'][0]:02d}-{months['train'][-1]:02d}"
+    ) as run:
         mlflow.log_params(_flat("", params.to_dict()))
-        mlflow.log_metrics(_flat("holdout.", {k: v for k, v in evaluation["candidate"].items() if k != "slices"}))
+        mlflow.log_metrics(
+            _flat("holdout.", {k: v for k, v in evaluation["candidate"].items() if k != "slices"})
+        )
         for name, metrics in evaluation["baselines"].items():
             mlflow.log_metrics(_flat(f"baseline.{name}.", metrics))
-        mlflow.log_metrics({"latency_ms_p95": evaluation["latency_ms_p95"], "model_size_mb": evaluation["model_size_mb"]})
-        mlflow.set_tags({"split.train": str(months["train"]), "split.holdout": str(months["holdout"]), **(tags or {})})
+        mlflow.log_metrics(
+            {
+                "latency_ms_p95": evaluation["latency_ms_p95"],
+                "model_size_mb": evaluation["model_size_mb"],
+            }
+        )
+        mlflow.set_tags(
+            {
+                "split.train": str(months["train"]),
+                "split.holdout": str(months["holdout"]),
+                **(tags or {}),
+            }
+        )
         for folder, path in artifacts.items():
             if Path(path).exists():
-                (mlflow.log_artifacts if Path(path).is_dir() else mlflow.log_artifact)(str(path), folder)
+                (mlflow.log_artifacts if Path(path).is_dir() else mlflow.log_artifact)(
+                    str(path), folder
+                )
         info = mlflow.pyfunc.log_model(
             name="model",
             python_model=str(code / "mlflow_model.py"),
@@ -133,14 +167,18 @@ def download_bundle(settings: Settings, version: str, dest: Path) -> Path:
     local = mlflow.artifacts.download_artifacts(artifact_uri=uri, dst_path=str(dest))
     bundle = Path(local) / "artifacts" / "bundle"
     if not (bundle / "model.json").is_file():
-        raise FileNotFoundError(f"{uri} has no bundle at artifacts/bundle: not a model this project registered")
+        raise FileNotFoundError(
+            f"{uri} has no bundle at artifacts/bundle: not a model this project registered"
+        )
     return bundle
 
 
 def run(params, settings: Settings, out: Path = OUT) -> Registered:
     """The stage: log the candidate with its evidence and register it."""
-    from reference.evaluate import OUT as EVALUATION, PLOTS
-    from reference.train import METRICS as TRAIN_METRICS, OUT as BUNDLE
+    from reference.evaluate import OUT as EVALUATION
+    from reference.evaluate import PLOTS
+    from reference.train import METRICS as TRAIN_METRICS
+    from reference.train import OUT as BUNDLE
     from reference.transform import OUT as TRANSFORM
 
     evaluation = json.loads(EVALUATION.read_text())
@@ -155,5 +193,7 @@ def run(params, settings: Settings, out: Path = OUT) -> Registered:
     registered = log_and_register(settings, params, BUNDLE, evaluation, artifacts)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(registered.to_dict(), indent=2) + "\n")
-    print(f"registered {registered.name} version {registered.version} as '{CHALLENGER}' (run {registered.run_id})")
+    print(
+        f"registered {registered.name} version {registered.version} as '{CHALLENGER}' (run {registered.run_id})"
+    )
     return registered

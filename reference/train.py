@@ -33,7 +33,9 @@ def select_device(preference: str = "auto") -> torch.device:
     if preference == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if preference.startswith("cuda") and not torch.cuda.is_available():
-        raise RuntimeError("train.device asks for CUDA but torch sees no GPU; use train.device=auto or cpu")
+        raise RuntimeError(
+            "train.device asks for CUDA but torch sees no GPU; use train.device=auto or cpu"
+        )
     return torch.device(preference)
 
 
@@ -170,7 +172,9 @@ def labelled(df):
     return df[df["delayed"].notna()].reset_index(drop=True)
 
 
-def train_bundle(train_df, valid_df, transform: FeatureTransform, params: TrainParams, log=print) -> tuple[Bundle, TrainResult]:
+def train_bundle(
+    train_df, valid_df, transform: FeatureTransform, params: TrainParams, log=print
+) -> tuple[Bundle, TrainResult]:
     """Raw labelled frames in, a trained bundle out."""
     train_df, valid_df = labelled(train_df), labelled(valid_df)
     result = fit(
@@ -185,7 +189,13 @@ def train_bundle(train_df, valid_df, transform: FeatureTransform, params: TrainP
     return Bundle(net=result.net, transform=transform), result
 
 
-def run(params, batch_dir: Path | None = None, out: Path = OUT, metrics: Path = METRICS, transform_path: Path | None = None):
+def run(
+    params,
+    batch_dir: Path | None = None,
+    out: Path = OUT,
+    metrics: Path = METRICS,
+    transform_path: Path | None = None,
+):
     """The stage: read the windows, train, save the bundle and the training metrics."""
     from reference import ingest
     from reference.transform import OUT as TRANSFORM_OUT
@@ -196,10 +206,16 @@ def run(params, batch_dir: Path | None = None, out: Path = OUT, metrics: Path = 
     valid_df = ingest.read_months(months["valid"], batch_dir)
     transform = FeatureTransform.load(transform_path or TRANSFORM_OUT)
     dropped = int(train_df["delayed"].isna().sum() + valid_df["delayed"].isna().sum())
-    print(f"train months {months['train']}, valid months {months['valid']}; {dropped:,} unlabelled rows left out")
+    print(
+        f"train months {months['train']}, valid months {months['valid']}; {dropped:,} unlabelled rows left out"
+    )
     bundle, result = train_bundle(train_df, valid_df, transform, params.train)
     bundle.save(out)
     metrics.parent.mkdir(parents=True, exist_ok=True)
-    summary = {**result.summary(), "unlabelled_rows_left_out": dropped, "train_months": months["train"]}
+    summary = {
+        **result.summary(),
+        "unlabelled_rows_left_out": dropped,
+        "train_months": months["train"],
+    }
     metrics.write_text(json.dumps(summary, indent=2) + "\n")
     return bundle, result

@@ -92,13 +92,19 @@ class FeatureTransform:
             if pd.api.types.is_float_dtype(raw):
                 raw = raw.astype("Int64")
             keys = raw.astype(object).where(raw.notna(), None)
-            codes = np.fromiter((lookup.get(str(k), UNKNOWN) if k is not None else UNKNOWN for k in keys), np.int64, n)
+            codes = np.fromiter(
+                (lookup.get(str(k), UNKNOWN) if k is not None else UNKNOWN for k in keys),
+                np.int64,
+                n,
+            )
             cat[:, j] = codes
             unknown[col] = int(((codes == UNKNOWN) & raw.notna().to_numpy()).sum())
         cols = []
         flags = []
         for col in NUMERIC:
-            values = pd.to_numeric(df[col], errors="coerce").to_numpy(dtype="float64", na_value=np.nan)
+            values = pd.to_numeric(df[col], errors="coerce").to_numpy(
+                dtype="float64", na_value=np.nan
+            )
             is_missing = ~np.isfinite(values)
             values = np.where(is_missing, self.median[col], values)
             if col == "month":
@@ -107,7 +113,11 @@ class FeatureTransform:
             else:
                 cols.append((values - self.mean[col]) / self.std[col])
             flags.append(is_missing.astype("float64"))
-        num = np.column_stack(cols + flags).astype(np.float32) if n else np.zeros((0, self.num_features), np.float32)
+        num = (
+            np.column_stack(cols + flags).astype(np.float32)
+            if n
+            else np.zeros((0, self.num_features), np.float32)
+        )
         return Encoded(cat=cat, num=num, unknown=unknown)
 
     # ------------------------------------------------------------------ persistence
@@ -127,7 +137,9 @@ class FeatureTransform:
         if data.get("format") != "mlops-lab/feature-transform@1":
             raise ValueError(f"not a feature transform (format={data.get('format')!r})")
         if data["categorical"] != list(CATEGORICAL) or data["numeric"] != list(NUMERIC):
-            raise ValueError("the saved transform was fitted on other feature columns than this code expects")
+            raise ValueError(
+                "the saved transform was fitted on other feature columns than this code expects"
+            )
         return cls(vocab=data["vocab"], median=data["median"], mean=data["mean"], std=data["std"])
 
     def save(self, path: str | Path) -> Path:
