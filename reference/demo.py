@@ -65,9 +65,9 @@ def run_demo(settings: Settings, fresh: bool = True) -> int:
             print(
                 f"pipeline stopped at {result.failed_stage} after {result.seconds:.1f} s: nothing registered"
             )
-        print(
-            f"champion: {'v' + before.version if before else 'none'} -> {'v' + after.version if after else 'none'}"
-        )
+        was = f"v{before.version}" if before else "none"
+        now = f"v{after.version}" if after else "none"
+        print(f"champion: {was} -> {now}" + ("  (unchanged)" if was == now else "  (promoted)"))
     # leave the project clean for a learner who explores it next
     run_pipeline(ws, ["ingest.inject_fault=none"])
     _banner("done")

@@ -164,12 +164,15 @@ def download_bundle(settings: Settings, version: str, dest: Path) -> Path:
 
     client(settings)
     uri = f"models:/{settings.model_name}/{version}"
-    local = mlflow.artifacts.download_artifacts(artifact_uri=uri, dst_path=str(dest))
-    bundle = Path(local) / "artifacts" / "bundle"
+    local = Path(mlflow.artifacts.download_artifacts(artifact_uri=uri, dst_path=str(dest)))
+    import yaml
+
+    # the bundle's place inside the model is recorded in MLmodel (artifacts/<folder name>)
+    mlmodel = yaml.safe_load((local / "MLmodel").read_text())
+    rel = mlmodel.get("flavors", {}).get("python_function", {}).get("artifacts", {}).get("bundle", {}).get("path")
+    bundle = local / rel if rel else local / "missing"
     if not (bundle / "model.json").is_file():
-        raise FileNotFoundError(
-            f"{uri} has no bundle at artifacts/bundle: not a model this project registered"
-        )
+        raise FileNotFoundError(f"{uri} has no bundle artifact: not a model this project registered")
     return bundle
 
 
