@@ -34,7 +34,9 @@ START, END = "<!-- bench:pipeline:start -->", "<!-- bench:pipeline:end -->"
 
 def timed(cmd: list[str], cwd: Path, env: dict) -> float:
     tick = time.perf_counter()
-    subprocess.run(cmd, cwd=cwd, env=env, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    subprocess.run(
+        cmd, cwd=cwd, env=env, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     return time.perf_counter() - tick
 
 
@@ -48,8 +50,12 @@ def machine() -> str:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--write", type=Path, help="markdown file whose pipeline section to replace")
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--write", type=Path, help="markdown file whose pipeline section to replace"
+    )
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -63,9 +69,13 @@ def main() -> int:
         noop = run_pipeline(settings)
         peak_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
         print("per stage (each re-run alone, as DVC runs it) ...", flush=True)
-        stages = {s: timed([sys.executable, "-m", "reference", s], settings.project, env) for s in STAGES}
+        stages = {
+            s: timed([sys.executable, "-m", "reference", s], settings.project, env) for s in STAGES
+        }
         startup = timed([sys.executable, "-m", "reference", "--help"], settings.project, env)
-        imports = {m: timed([sys.executable, "-c", f"import {m}"], settings.project, env) for m in IMPORTS}
+        imports = {
+            m: timed([sys.executable, "-c", f"import {m}"], settings.project, env) for m in IMPORTS
+        }
         bare = timed([sys.executable, "-c", "pass"], settings.project, env)
 
     rows = [
@@ -93,7 +103,11 @@ def main() -> int:
     if args.write:
         doc = args.write.read_text() if args.write.exists() else "# Benchmarks\n"
         section = f"{START}\n{text}\n{END}"
-        doc = re.sub(re.escape(START) + ".*?" + re.escape(END), section, doc, flags=re.S) if START in doc else doc.rstrip() + "\n\n" + section + "\n"
+        doc = (
+            re.sub(re.escape(START) + ".*?" + re.escape(END), section, doc, flags=re.S)
+            if START in doc
+            else doc.rstrip() + "\n\n" + section + "\n"
+        )
         args.write.write_text(doc)
         print(f"wrote {args.write}")
     return 0

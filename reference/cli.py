@@ -192,8 +192,12 @@ def pipeline(
             if md.exists():
                 typer.echo(md.read_text())
         if where in ("ingest", "validate", "transform", "train", "evaluate"):
-            _fail(f"pipeline stopped at {where} after {result.seconds:.1f} s: nothing was registered, the champion is unchanged")
-        _fail(f"pipeline stopped at {where} after {result.seconds:.1f} s: see the stage output above")
+            _fail(
+                f"pipeline stopped at {where} after {result.seconds:.1f} s: nothing was registered, the champion is unchanged"
+            )
+        _fail(
+            f"pipeline stopped at {where} after {result.seconds:.1f} s: see the stage output above"
+        )
     typer.secho(
         f"pipeline done in {result.seconds:.1f} s (data version {result.commit})", fg="green"
     )

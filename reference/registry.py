@@ -169,10 +169,18 @@ def download_bundle(settings: Settings, version: str, dest: Path) -> Path:
 
     # the bundle's place inside the model is recorded in MLmodel (artifacts/<folder name>)
     mlmodel = yaml.safe_load((local / "MLmodel").read_text())
-    rel = mlmodel.get("flavors", {}).get("python_function", {}).get("artifacts", {}).get("bundle", {}).get("path")
+    rel = (
+        mlmodel.get("flavors", {})
+        .get("python_function", {})
+        .get("artifacts", {})
+        .get("bundle", {})
+        .get("path")
+    )
     bundle = local / rel if rel else local / "missing"
     if not (bundle / "model.json").is_file():
-        raise FileNotFoundError(f"{uri} has no bundle artifact: not a model this project registered")
+        raise FileNotFoundError(
+            f"{uri} has no bundle artifact: not a model this project registered"
+        )
     return bundle
 
 

@@ -41,7 +41,9 @@ def first(settings):
 
 
 def _versions(settings):
-    return MlflowClient(tracking_uri=settings.tracking_uri).search_model_versions(f"name='{settings.model_name}'")
+    return MlflowClient(tracking_uri=settings.tracking_uri).search_model_versions(
+        f"name='{settings.model_name}'"
+    )
 
 
 def test_first_run_registers_a_champion_that_passed_the_gate(settings, first):
@@ -60,7 +62,11 @@ def test_first_run_registers_a_champion_that_passed_the_gate(settings, first):
     assert m["latency_ms_p95"] <= gate.max_latency_ms
     # the decision is an artifact of the run, with every rule
     decision = mlflow.artifacts.load_dict(f"{run.info.artifact_uri}/gate/decision.json")
-    assert {r["name"] for r in decision["rules"]} >= {"auc_over_baseline", "calibration_error", "latency_ms_p95"}
+    assert {r["name"] for r in decision["rules"]} >= {
+        "auc_over_baseline",
+        "calibration_error",
+        "latency_ms_p95",
+    }
     # data and models are versioned: a git commit in the project, objects in the DVC remote
     assert first.commit and any((settings.dvc_remote / "files").rglob("*"))
 
@@ -99,7 +105,9 @@ def test_served_transform_is_the_training_transform(settings, first, tmp_path):
     trained = FeatureTransform.load(settings.project / "models/transform.json")
     assert FeatureTransform.load(bundle_dir / "transform.json") == trained
     rows = ingest.read_months([11], settings.project / "data/batches").sample(200, random_state=0)
-    served = mlflow.pyfunc.load_model(f"models:/{settings.model_name}@champion").predict(rows[list(FEATURES)])
+    served = mlflow.pyfunc.load_model(f"models:/{settings.model_name}@champion").predict(
+        rows[list(FEATURES)]
+    )
     local = load_bundle(settings.project / "models/candidate").predict_proba(rows)
     np.testing.assert_allclose(served["probability"].to_numpy(), local, rtol=0, atol=1e-6)
     assert set(served["label"].unique()) <= {0, 1}
@@ -113,11 +121,19 @@ def test_second_run_is_a_challenger_judged_on_the_same_holdout(settings, first):
     gate = second.gate
     assert gate["champion_version"] == champion_before
     assert gate["candidate_version"] != champion_before
-    assert str(registry.version_by_alias(settings, registry.CHALLENGER).version) == gate["candidate_version"]
+    assert (
+        str(registry.version_by_alias(settings, registry.CHALLENGER).version)
+        == gate["candidate_version"]
+    )
     names = {r["name"]: r for r in gate["rules"]}
     assert names["auc_vs_champion"]["verdict"] in {"pass", "fail"}  # judged, not n/a
-    assert gate["champion_metrics"]["n"] == json.loads((settings.project / "metrics/evaluate.json").read_text())["candidate"]["n"]
+    assert (
+        gate["champion_metrics"]["n"]
+        == json.loads((settings.project / "metrics/evaluate.json").read_text())["candidate"]["n"]
+    )
     expected = gate["candidate_version"] if gate["promote"] else champion_before
     assert str(registry.version_by_alias(settings, registry.CHAMPION).version) == expected
-    mv = MlflowClient(tracking_uri=settings.tracking_uri).get_model_version(settings.model_name, gate["candidate_version"])
+    mv = MlflowClient(tracking_uri=settings.tracking_uri).get_model_version(
+        settings.model_name, gate["candidate_version"]
+    )
     assert mv.tags["gate.decision"] == gate["decision"]

@@ -10,7 +10,22 @@ from typer.testing import CliRunner
 
 from reference.cli import app
 
-COMMANDS = ["ingest", "validate", "transform", "train", "evaluate", "register", "gate", "init", "pipeline", "status", "level0", "demo", "ui", "doctor"]
+COMMANDS = [
+    "ingest",
+    "validate",
+    "transform",
+    "train",
+    "evaluate",
+    "register",
+    "gate",
+    "init",
+    "pipeline",
+    "status",
+    "level0",
+    "demo",
+    "ui",
+    "doctor",
+]
 
 
 @pytest.mark.parametrize("command", COMMANDS)
@@ -28,10 +43,17 @@ def test_top_level_help_lists_every_command():
 
 
 def test_a_bad_override_is_a_message_not_a_traceback(tmp_path):
-    env = {"MLOPS_LAB_WORKSPACE": str(tmp_path / "ws"), "PATH": "/usr/bin:/bin", "DVC_NO_ANALYTICS": "1"}
+    env = {
+        "MLOPS_LAB_WORKSPACE": str(tmp_path / "ws"),
+        "PATH": "/usr/bin:/bin",
+        "DVC_NO_ANALYTICS": "1",
+    }
     proc = subprocess.run(
         [sys.executable, "-m", "reference", "pipeline", "--set", "train.epoch=3"],
-        capture_output=True, text=True, env=env, timeout=120,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
     )
     assert proc.returncode == 2
     assert "unknown key(s) ['epoch'] in params.train" in proc.stderr
@@ -44,7 +66,9 @@ def test_init_creates_a_git_and_dvc_project(tmp_path):
     project = tmp_path / "ws" / "project"
     for name in (".git", ".dvc", "dvc.yaml", "params.yaml"):
         assert (project / name).exists(), name
-    log = subprocess.run(["git", "log", "--oneline"], cwd=project, capture_output=True, text=True).stdout
+    log = subprocess.run(
+        ["git", "log", "--oneline"], cwd=project, capture_output=True, text=True
+    ).stdout
     assert "pipeline definition" in log
     again = CliRunner().invoke(app, ["--workspace", str(tmp_path / "ws"), "init"])  # idempotent
     assert again.exit_code == 0

@@ -43,7 +43,9 @@ def _conda() -> tuple[dict, dict[str, str]]:
 
 def _declared() -> list[Requirement]:
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
-    reqs = project["dependencies"] + [r for group in project["optional-dependencies"].values() for r in group]
+    reqs = project["dependencies"] + [
+        r for group in project["optional-dependencies"].values() for r in group
+    ]
     return [Requirement(r) for r in reqs]
 
 
@@ -60,8 +62,12 @@ def test_every_declared_dependency_is_pinned_in_both_and_satisfies_its_range():
     for req in _declared():
         name = _norm(req.name)
         assert name in lock, f"{req.name} is declared in pyproject.toml but not locked"
-        assert name in conda, f"{req.name} is declared in pyproject.toml but missing from environment.yml"
-        assert req.specifier.contains(lock[name], prereleases=True), f"lock {req.name}=={lock[name]} outside {req}"
+        assert name in conda, (
+            f"{req.name} is declared in pyproject.toml but missing from environment.yml"
+        )
+        assert req.specifier.contains(lock[name], prereleases=True), (
+            f"lock {req.name}=={lock[name]} outside {req}"
+        )
 
 
 def test_torch_is_pinned_without_a_local_build_tag():

@@ -13,7 +13,10 @@ SCRIPTS = sorted([ROOT / ".ci/run", *ROOT.glob("**/*.sh")], key=str)
 SCRIPTS = [p for p in SCRIPTS if ".venv" not in p.parts and "workspace" not in p.parts]
 
 
-@pytest.mark.skipif(shutil.which("shellcheck") is None, reason="shellcheck not installed (apt-get install shellcheck)")
+@pytest.mark.skipif(
+    shutil.which("shellcheck") is None,
+    reason="shellcheck not installed (apt-get install shellcheck)",
+)
 @pytest.mark.parametrize("script", SCRIPTS, ids=lambda p: str(p.relative_to(ROOT)))
 def test_shellcheck(script):
     proc = subprocess.run(["shellcheck", "-x", str(script)], capture_output=True, text=True)
