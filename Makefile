@@ -8,9 +8,10 @@ STAMP  := $(VENV)/.installed
 LOCK   := requirements/constraints.txt
 
 # Auto-loaded pytest plugins from the stack (faker, hydra, anyio, ...) cost seconds on every
-# start; load only the ones we use. DVC's analytics would phone home: off.
+# start; load only the ones we use. DVC's analytics and MLflow's telemetry: off.
 export PYTEST_DISABLE_PLUGIN_AUTOLOAD := 1
 export DVC_NO_ANALYTICS := 1
+export MLFLOW_DISABLE_TELEMETRY := true
 
 .DEFAULT_GOAL := help
 .PHONY: help setup lab demo test test-unit test-integration lint format bench doctor ui clean

@@ -180,17 +180,15 @@ def pipeline(
     ] = False,
 ) -> None:
     """Run the whole Level 1 pipeline with DVC: only the stages whose inputs changed re-run."""
-    from reference.pipeline import run_pipeline
+    from reference.pipeline import failing_checks, run_pipeline
 
     settings = _settings()
     typer.echo(f"workspace: {settings.workspace}")
     result = run_pipeline(settings, overrides or [], force=force)
     if not result.ok:
         where = result.failed_stage or "an unknown stage"
-        if where == "validate":
-            md = settings.project / "reports/validation.md"
-            if md.exists():
-                typer.echo(md.read_text())
+        for message in failing_checks(settings.project):
+            typer.secho(f"stopped by: {message}", fg="red", err=True)
         if where in ("ingest", "validate", "transform", "train", "evaluate"):
             _fail(
                 f"pipeline stopped at {where} after {result.seconds:.1f} s: nothing was registered, the champion is unchanged"
@@ -208,6 +206,8 @@ def pipeline(
 @app.command()
 def status() -> None:
     """Show the registered versions and which one is champion and challenger."""
+    from datetime import datetime
+
     from rich.console import Console
     from rich.table import Table
 
@@ -232,7 +232,7 @@ def status() -> None:
             names,
             f"{auc:.4f}" if auc else "-",
             mv.tags.get("gate.decision", "-"),
-            str(mv.creation_timestamp),
+            datetime.fromtimestamp(mv.creation_timestamp / 1000).strftime("%Y-%m-%d %H:%M"),
         )
     Console().print(table)
 
@@ -273,7 +273,7 @@ def ui(
     """Start the MLflow UI (a real `mlflow server`) on the workspace's store."""
     from reference import ui as server
 
-    server.serve(_settings(), host=host, port=port)
+    raise typer.Exit(server.serve(_settings(), host=host, port=port))
 
 
 @app.command()

@@ -22,7 +22,7 @@ def _banner(text: str) -> None:
 
 
 def run_demo(settings: Settings, fresh: bool = True) -> int:
-    from reference.pipeline import run_pipeline
+    from reference.pipeline import failing_checks, run_pipeline
     from reference.registry import CHAMPION, version_by_alias
 
     demo_ws = settings.workspace / "demo"
@@ -60,8 +60,8 @@ def run_demo(settings: Settings, fresh: bool = True) -> int:
         if result.ok:
             print(f"pipeline done in {result.seconds:.1f} s")
         else:
-            report = ws.project / "reports/validation.md"
-            print(report.read_text() if report.exists() else "")
+            for message in failing_checks(ws.project):
+                print(f"stopped by: {message}")
             print(
                 f"pipeline stopped at {result.failed_stage} after {result.seconds:.1f} s: nothing registered"
             )

@@ -44,7 +44,8 @@ def stage_env(settings: Settings) -> dict[str, str]:
     env["MLOPS_LAB_WORKSPACE"] = str(settings.workspace)
     env["MLFLOW_TRACKING_URI"] = settings.tracking_uri
     env["MLOPS_LAB_MODEL_NAME"] = settings.model_name
-    env["DVC_NO_ANALYTICS"] = "1"
+    env["DVC_NO_ANALYTICS"] = "1"  # no usage reporting from a lab machine
+    env.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
     env.setdefault("PYTHONUNBUFFERED", "1")
     return env
 
@@ -87,8 +88,10 @@ def init_workspace(settings: Settings) -> Path:
     for name in TEMPLATES:
         if not (project / name).exists():
             (project / name).write_text(files("reference").joinpath("project", name).read_text())
-    _git(project, "add", "-A")
-    if _git(project, "diff", "--cached", "--quiet", check=False).returncode:
+    if _git(project, "rev-parse", "--verify", "-q", "HEAD", check=False).returncode:
+        # first commit only: later changes (a failed run's leftovers included) are committed by
+        # the next successful run, under a message that says what it was
+        _git(project, "add", *TEMPLATES, ".dvc", ".dvcignore")
         _git(project, "commit", "-q", "-m", "workspace: pipeline definition")
     return project
 
@@ -171,7 +174,28 @@ def run_pipeline(
     gate = None
     if gate_file.exists() and (gate_before is None or gate_file.stat().st_mtime != gate_before):
         gate = json.loads(gate_file.read_text())
+        _tag_data_version(settings, project, commit)
     return PipelineResult(True, None, seconds, gate, commit)
+
+
+def _tag_data_version(settings: Settings, project: Path, commit: str) -> None:
+    """Write the project commit that holds this run's data and params onto the MLflow run:
+    from the registry, `git checkout <commit> && dvc checkout` in the project brings them back."""
+    from mlflow import MlflowClient
+
+    candidate = json.loads((project / "registry/candidate.json").read_text())
+    MlflowClient(tracking_uri=settings.tracking_uri).set_tag(
+        candidate["run_id"], "data.commit", commit
+    )
+
+
+def failing_checks(project: Path) -> list[str]:
+    """The messages of the validation checks that failed in the last run (empty if none)."""
+    report = project / "reports/validation.json"
+    if not report.exists():
+        return []
+    checks = json.loads(report.read_text()).get("checks", [])
+    return [c["message"] for c in checks if c.get("severity") == "fail"]
 
 
 def _failed_stage(project: Path) -> str | None:

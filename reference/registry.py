@@ -184,6 +184,18 @@ def download_bundle(settings: Settings, version: str, dest: Path) -> Path:
     return bundle
 
 
+def data_tags(lock: Path = Path("dvc.lock")) -> dict[str, str]:
+    """Which data trained the model: the DVC hash of the batches, from this run's dvc.lock."""
+    import yaml
+
+    if not lock.exists():
+        return {}
+    stages = (yaml.safe_load(lock.read_text()) or {}).get("stages", {})
+    outs = stages.get("ingest", {}).get("outs", [])
+    md5 = next((o.get("md5") for o in outs if o.get("path") == "data/batches"), None)
+    return {"data.batches_md5": md5} if md5 else {}
+
+
 def run(params, settings: Settings, out: Path = OUT) -> Registered:
     """The stage: log the candidate with its evidence and register it."""
     from reference.evaluate import OUT as EVALUATION
@@ -201,7 +213,7 @@ def run(params, settings: Settings, out: Path = OUT) -> Registered:
         "training": TRAIN_METRICS,
         "evaluation": EVALUATION,
     }
-    registered = log_and_register(settings, params, BUNDLE, evaluation, artifacts)
+    registered = log_and_register(settings, params, BUNDLE, evaluation, artifacts, tags=data_tags())
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(registered.to_dict(), indent=2) + "\n")
     print(

@@ -67,8 +67,12 @@ def test_first_run_registers_a_champion_that_passed_the_gate(settings, first):
         "calibration_error",
         "latency_ms_p95",
     }
-    # data and models are versioned: a git commit in the project, objects in the DVC remote
+    # data and models are versioned: a git commit in the project, objects in the DVC remote,
+    # and the registry says which commit and which data hash made the model
     assert first.commit and any((settings.dvc_remote / "files").rglob("*"))
+    assert run.data.tags["data.commit"] == first.commit
+    lock = (settings.project / "dvc.lock").read_text()
+    assert run.data.tags["data.batches_md5"] in lock
 
 
 def test_rerun_with_nothing_changed_retrains_nothing(settings, first):
