@@ -77,11 +77,11 @@ class TransformParams:
 class TrainParams:
     hidden: tuple[int, ...] = (64, 32)
     embedding_dim: int = 8
-    dropout: float = 0.1
+    dropout: float = 0.2
     batch_size: int = 1024
-    lr: float = 3e-3
-    weight_decay: float = 1e-5
-    epochs: int = 6
+    lr: float = 1e-3
+    weight_decay: float = 1e-4
+    epochs: int = 10
     patience: int = 2
     seed: int = 42
     device: str = "auto"
@@ -99,7 +99,7 @@ class GateParams:
     min_auc_margin_over_baseline: float = 0.005
     max_auc_drop_vs_champion: float = 0.005
     max_slice_auc_drop: float = 0.03
-    max_calibration_error: float = 0.05
+    max_calibration_error: float = 0.06
     max_latency_ms: float = 20.0
     max_model_size_mb: float = 5.0
 
