@@ -25,7 +25,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from reference.config import get_settings  # noqa: E402
-from reference.pipeline import init_workspace, run_pipeline, stage_env  # noqa: E402
+from reference.pipeline import init_workspace, stage_env  # noqa: E402
 
 STAGES = ["ingest", "validate", "transform", "train", "evaluate", "register", "gate"]
 IMPORTS = ["pandas", "torch", "sklearn.metrics", "pandera.pandas", "mlflow.pyfunc", "dvc.repo"]
@@ -63,10 +63,11 @@ def main() -> int:
         settings = get_settings(Path(tmp) / "ws")
         init_workspace(settings)
         env = stage_env(settings)
+        # what a user runs and waits for: the CLI, start-up included
+        cli = [sys.executable, "-m", "reference", "pipeline"]
         print("full pipeline (first run, fresh workspace) ...", flush=True)
-        full = run_pipeline(settings)
-        assert full.ok, "the pipeline failed: see its output above"
-        noop = run_pipeline(settings)
+        full = timed(cli, settings.project, env)
+        noop = timed(cli, settings.project, env)
         peak_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
         print("per stage (each re-run alone, as DVC runs it) ...", flush=True)
         stages = {
@@ -83,8 +84,8 @@ def main() -> int:
         "",
         "| what | seconds | target |",
         "|---|---:|---|",
-        f"| whole pipeline, full year (336,776 flights), fresh workspace, `dvc repro` | {full.seconds:.1f} | <= 30 |",
-        f"| no-op re-run (nothing changed) | {noop.seconds:.1f} | <= 3 |",
+        f"| whole pipeline, full year (336,776 flights), fresh workspace, `mlops-lab pipeline` | {full:.1f} | <= 30 |",
+        f"| no-op re-run (nothing changed), `mlops-lab pipeline` | {noop:.1f} | <= 3 |",
         f"| peak memory of any one stage process | {peak_mb:,.0f} MB | recorded |",
         "",
         "Where the time goes: each stage alone, as its own process (start-up and imports included):",

@@ -175,14 +175,16 @@ def run(params, settings: Settings, out: Path = OUT) -> Decision:
     from rich.console import Console
 
     from reference import evaluate, ingest, registry
-    from reference.model import load_bundle
-    from reference.train import labelled
 
     candidate_info = json.loads(registry.OUT.read_text())
     evaluation = json.loads(evaluate.OUT.read_text())
     champion_mv = registry.version_by_alias(settings, registry.CHAMPION)
     champion_metrics = None
     if champion_mv is not None and str(champion_mv.version) != candidate_info["version"]:
+        # torch only when there is a champion to score: the first run skips its import
+        from reference.model import load_bundle
+        from reference.train import labelled
+
         holdout = labelled(ingest.read_months(params.split.months()["holdout"]))
         with tempfile.TemporaryDirectory() as tmp:
             bundle = load_bundle(registry.download_bundle(settings, champion_mv.version, Path(tmp)))

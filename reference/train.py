@@ -22,6 +22,7 @@ import torch
 from torch import nn
 
 from reference.config import TrainParams
+from reference.metrics import roc_auc
 from reference.model import Bundle, NetConfig, TabularNet, predict_encoded
 from reference.transform import Encoded, FeatureTransform
 
@@ -43,22 +44,6 @@ def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)
-
-
-def roc_auc(y: np.ndarray, p: np.ndarray) -> float:
-    """ROC AUC by ranks (Mann-Whitney U), ties averaged; numpy only, so the core stays light."""
-    y = np.asarray(y).astype(bool)
-    n_pos, n_neg = int(y.sum()), int((~y).sum())
-    if n_pos == 0 or n_neg == 0:
-        return float("nan")
-    order = np.argsort(p, kind="mergesort")
-    sorted_p = np.asarray(p)[order]
-    ranks = np.empty(len(p), dtype=np.float64)
-    # average ranks over ties
-    _, first, counts = np.unique(sorted_p, return_index=True, return_counts=True)
-    avg = first + (counts - 1) / 2.0 + 1.0
-    ranks[order] = np.repeat(avg, counts)
-    return float((ranks[y].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
 
 
 @dataclass

@@ -57,7 +57,7 @@ class FeatureTransform:
             raise KeyError(f"cannot fit the transform: column(s) {missing} are missing")
         vocab = {}
         for col in CATEGORICAL:
-            counts = df[col].dropna().astype(str).value_counts()
+            counts = _keys(df[col]).dropna().value_counts()
             vocab[col] = sorted(counts[counts >= min_category_count].index.tolist())
         median, mean, std = {}, {}, {}
         for col in NUMERIC:
@@ -86,19 +86,15 @@ class FeatureTransform:
         cat = np.zeros((n, len(CATEGORICAL)), dtype=np.int64)
         unknown = {}
         for j, col in enumerate(CATEGORICAL):
-            lookup = {v: i + 1 for i, v in enumerate(self.vocab[col])}
             raw = df[col]
-            # str() of an int-like float (9.0) would not match "9": normalise numbers first
-            if pd.api.types.is_float_dtype(raw):
-                raw = raw.astype("Int64")
-            keys = raw.astype(object).where(raw.notna(), None)
-            codes = np.fromiter(
-                (lookup.get(str(k), UNKNOWN) if k is not None else UNKNOWN for k in keys),
-                np.int64,
-                n,
+            present = raw.notna().to_numpy()
+            # codes: -1 for missing or unseen, else the position in the vocabulary; +1 shifts
+            # them so that 0 is the unknown bucket
+            codes = (
+                pd.Categorical(_keys(raw), categories=self.vocab[col]).codes.astype(np.int64) + 1
             )
             cat[:, j] = codes
-            unknown[col] = int(((codes == UNKNOWN) & raw.notna().to_numpy()).sum())
+            unknown[col] = int(((codes == UNKNOWN) & present).sum())
         cols = []
         flags = []
         for col in NUMERIC:
@@ -151,6 +147,15 @@ class FeatureTransform:
     @classmethod
     def load(cls, path: str | Path) -> FeatureTransform:
         return cls.from_dict(json.loads(Path(path).read_text()))
+
+
+def _keys(raw: pd.Series) -> pd.Series:
+    """Category keys as strings; numbers as their integer text, so 9, 9.0 and "9" all match."""
+    if pd.api.types.is_bool_dtype(raw) or not pd.api.types.is_numeric_dtype(raw):
+        return raw.astype("string")
+    values = pd.to_numeric(raw, errors="coerce").astype("float64")
+    whole = values.where(np.floor(values) == values)  # 9.5 is no hour: unknown
+    return whole.astype("Int64").astype("string")
 
 
 def run(train_df: pd.DataFrame, min_category_count: int = 20, out: Path = OUT) -> FeatureTransform:

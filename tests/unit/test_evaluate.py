@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from sklearn.metrics import log_loss, roc_auc_score
+from sklearn.metrics import brier_score_loss, log_loss, roc_auc_score
 
 from reference import evaluate
 from reference.config import EvaluateParams
@@ -19,6 +19,7 @@ def test_score_metrics_agree_with_sklearn():
     m = evaluate.score_metrics(y, p, EvaluateParams(threshold=0.5))
     assert m["auc"] == pytest.approx(roc_auc_score(y, p), abs=1e-5)
     assert m["log_loss"] == pytest.approx(log_loss(y, np.clip(p, 1e-7, 1 - 1e-7)), abs=1e-5)
+    assert m["brier"] == pytest.approx(brier_score_loss(y, p), abs=1e-5)
     label = p >= 0.5
     assert m["precision"] == pytest.approx((y[label] == 1).mean(), abs=1e-5)
     assert m["recall"] == pytest.approx(label[y == 1].mean(), abs=1e-5)

@@ -11,6 +11,7 @@ import pytest
 import torch
 from sklearn.metrics import roc_auc_score
 
+from reference import metrics as metrics_module
 from reference import model as model_module
 from reference import train as train_module
 from reference import transform as transform_module
@@ -101,7 +102,7 @@ def test_device_selection():
             select_device("cuda")
 
 
-@pytest.mark.parametrize("module", [train_module, model_module, transform_module])
+@pytest.mark.parametrize("module", [train_module, model_module, transform_module, metrics_module])
 def test_training_core_imports_only_torch_numpy_pandas(module):
     # so the same code runs on a bare GPU machine with just torch, numpy and pandas
     allowed = {"torch", "numpy", "pandas", "reference", "__future__"}
