@@ -14,7 +14,7 @@ export DVC_NO_ANALYTICS := 1
 export MLFLOW_DISABLE_TELEMETRY := true
 
 .DEFAULT_GOAL := help
-.PHONY: help setup lab demo test test-unit test-integration lint format bench doctor ui clean
+.PHONY: help setup lab demo test test-unit test-integration lint hooks format bench doctor ui clean
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-17s %s\n", $$1, $$2}'
@@ -47,9 +47,11 @@ test-unit: setup ## unit tests only (fast)
 test-integration: setup ## integration tests only (real MLflow, DVC, torch)
 	$(BIN)/python -m pytest tests/integration
 
-lint: setup ## ruff: lint and format check
-	$(BIN)/ruff check .
-	$(BIN)/ruff format --check .
+lint: setup ## the pre-commit hooks on every file: ruff lint + format check, notebooks, YAML, workflows
+	$(BIN)/pre-commit run --all-files
+
+hooks: setup ## also run the lint hooks on every git commit (optional: make lint runs the same)
+	$(BIN)/pre-commit install
 
 format: setup ## ruff: fix what can be fixed
 	$(BIN)/ruff check --fix .
