@@ -262,6 +262,109 @@ def demo(
     raise typer.Exit(run_demo(_settings(), fresh=not keep))
 
 
+# ----------------------------------------------------------------------------------- serving
+@app.command()
+def serve(
+    model_uri: Annotated[
+        str | None,
+        typer.Option(
+            help="models:/<name>@<alias> or models:/<name>/<version> (default: the champion)."
+        ),
+    ] = None,
+    bundle: Annotated[
+        Path | None, typer.Option(help="Serve a local bundle folder instead of the registry.")
+    ] = None,
+    host: Annotated[
+        str, typer.Option(help="Address to bind; keep 127.0.0.1 unless you mean it.")
+    ] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="HTTP port.")] = 8080,
+    max_batch: Annotated[int, typer.Option(help="Most rows one request may carry.")] = 1024,
+    payload_log: Annotated[
+        bool, typer.Option(help="Append every prediction to workspace/serving/payload/*.jsonl.")
+    ] = True,
+    fault: Annotated[
+        str, typer.Option(help="Drill: none, constant or shuffled-vocab (a silently broken model).")
+    ] = "none",
+) -> None:
+    """Serve the champion with KServe's ModelServer (V1 and V2 REST, /metrics) until Ctrl+C."""
+    from reference.serve.server import main as serve_main
+
+    settings = _settings()
+    argv = [
+        "--host",
+        host,
+        "--port",
+        str(port),
+        "--max-batch",
+        str(max_batch),
+        "--fault",
+        fault,
+        "--name",
+        settings.model_name,
+    ]
+    argv += ["--model-uri", model_uri] if model_uri else []
+    argv += ["--bundle", str(bundle)] if bundle else []
+    argv += (
+        ["--payload-dir", str(settings.workspace / "serving" / "payload")] if payload_log else []
+    )
+    raise typer.Exit(serve_main(argv))
+
+
+@app.command()
+def predict(
+    url: Annotated[str, typer.Option(help="The model server.")] = "http://127.0.0.1:8080",
+    month: Annotated[int, typer.Option(help="Take flights from this month of 2013.")] = 11,
+    rows: Annotated[int, typer.Option(help="How many flights to send.")] = 5,
+    protocol: Annotated[
+        str, typer.Option(help="v1 (instances) or v2 (Open Inference Protocol tensors).")
+    ] = "v1",
+    seed: Annotated[int, typer.Option(help="Which flights: a random sample with this seed.")] = 0,
+) -> None:
+    """Send real flights to a running server and show its answers next to what really happened."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from reference import ingest as data
+    from reference.serve.client import predict as call
+
+    settings = _settings()
+    folder = settings.project / data.BATCH_DIR
+    if (folder / f"2013-{month:02d}.parquet").exists():
+        frame = data.read_months([month], folder)
+    else:  # no pipeline run yet: read the shipped data directly
+        flights, weather = data.load_raw()
+        frame = data.build(flights[flights["month"] == month], weather)
+    sample = frame.sample(rows, random_state=seed).reset_index(drop=True)
+    answers = call(url, sample, settings.model_name, protocol)
+    table = Table(title=f"{rows} flights of 2013-{month:02d} -> {url} ({protocol})")
+    for col in (
+        "carrier",
+        "origin",
+        "dest",
+        "hour",
+        "temp",
+        "probability",
+        "label",
+        "actually late",
+        "version",
+    ):
+        table.add_column(col)
+    for (_, r), (_, a) in zip(sample.iterrows(), answers.iterrows(), strict=True):
+        actual = "-" if r["delayed"] != r["delayed"] else ("yes" if r["delayed"] else "no")
+        table.add_row(
+            r["carrier"],
+            r["origin"],
+            r["dest"],
+            str(r["hour"]),
+            f"{r['temp']:.0f}",
+            f"{a['probability']:.3f}",
+            str(a["label"]),
+            actual,
+            str(a["model_version"]),
+        )
+    Console().print(table)
+
+
 # ------------------------------------------------------------------------------------- tools
 @app.command()
 def ui(

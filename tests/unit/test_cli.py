@@ -25,6 +25,8 @@ COMMANDS = [
     "demo",
     "ui",
     "doctor",
+    "serve",
+    "predict",
 ]
 
 

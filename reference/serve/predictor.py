@@ -1,0 +1,194 @@
+"""The predictor: a ``kserve.Model`` serving a registered bundle, following KServe's lifecycle.
+
+    load()         resolve the model (``models:/<name>@champion`` by default, or a bundle folder),
+                   fetch weights + architecture + transform together, set ``ready`` (readiness)
+    preprocess()   V1 ``{"instances": [...]}`` or a V2 ``InferRequest`` -> a validated DataFrame;
+                   every predictable mistake raises ``InvalidInput`` (a 400 that says what is wrong)
+    predict()      the saved transform, then the network: exactly the training path
+    postprocess()  probability, label and model version, in the protocol the request used;
+                   the prediction monitoring and the payload log are fed here
+
+Override ``preprocess`` to accept another request shape, ``postprocess`` to change the answer;
+``predict`` should stay the training path, or you have built training/serving skew.
+"""
+
+from __future__ import annotations
+
+import tempfile
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from kserve import InferOutput, InferRequest, InferResponse, Model
+from kserve.errors import InvalidInput
+
+from reference.features import CATEGORICAL, NUMERIC, RANGES
+from reference.serve.schema import BadRequest, Limits, frame_from_columns, frame_from_records
+from reference.serve.telemetry import Telemetry
+
+
+@dataclass(frozen=True)
+class ServeOptions:
+    model_uri: str | None = None  # models:/name@alias, models:/name/version; None = champion
+    bundle_dir: str | None = None  # a local bundle folder instead of the registry
+    threshold: float = 0.5
+    limits: Limits = Limits()
+    monitoring: bool = True
+    payload_dir: str | None = None
+    fault: str = "none"  # drills: "constant" score, "shuffled-vocab" transform (silent failures)
+
+
+class FlightDelayPredictor(Model):
+    def __init__(
+        self, name: str, options: ServeOptions, settings=None, telemetry: Telemetry | None = None
+    ):
+        super().__init__(name)
+        self.options = options
+        self.settings = settings
+        self.telemetry = telemetry
+        self.bundle = None
+        self.version = "unknown"
+        self.payload_log = None
+        self.ready = False
+
+    # ------------------------------------------------------------------------------ load
+    def load(self) -> bool:
+        from reference.model import load_bundle
+
+        if self.options.bundle_dir:
+            folder, self.version = (
+                Path(self.options.bundle_dir),
+                f"local:{Path(self.options.bundle_dir).name}",
+            )
+        else:
+            folder, self.version = self._download()
+        self.bundle = _with_fault(load_bundle(folder), self.options.fault)
+        if self.options.payload_dir:
+            from reference.serve.payload_log import PayloadLog
+
+            self.payload_log = PayloadLog(self.options.payload_dir)
+        self.ready = True
+        return self.ready
+
+    def _download(self) -> tuple[Path, str]:
+
+        from reference import registry
+
+        settings = self.settings
+        uri = self.options.model_uri or f"models:/{settings.model_name}@{registry.CHAMPION}"
+        name, _, ref = uri.removeprefix("models:/").partition("@")
+        client = registry.client(settings)
+        if ref:
+            mv = client.get_model_version_by_alias(name, ref)
+        else:
+            name, _, number = uri.removeprefix("models:/").partition("/")
+            mv = client.get_model_version(name, number)
+        tmp = Path(tempfile.mkdtemp(prefix="mlops-lab-serve-"))
+        return registry.download_bundle(settings, str(mv.version), tmp), str(mv.version)
+
+    # ------------------------------------------------------------------------ preprocess
+    async def preprocess(self, payload, headers=None) -> dict:
+        """The request as a validated DataFrame, plus which protocol asked (to answer in kind)."""
+        try:
+            if isinstance(payload, InferRequest):
+                columns = {i.name: i.as_numpy().reshape(-1) for i in payload.inputs}
+                return {
+                    "frame": frame_from_columns(columns, self.options.limits),
+                    "v2": True,
+                    "id": payload.id,
+                }
+            if not isinstance(payload, dict):
+                raise BadRequest(
+                    400, "the body must be a JSON object with 'instances' (V1) or 'inputs' (V2)"
+                )
+            if "instances" not in payload:
+                hint = (
+                    " ('inputs' is the V2 protocol: POST to /v2/models/<name>/infer)"
+                    if "inputs" in payload
+                    else ""
+                )
+                raise BadRequest(
+                    400,
+                    f"the body has no 'instances' list{hint}; send {{\"instances\": [{{...}}]}}",
+                )
+            return {
+                "frame": frame_from_records(payload["instances"], self.options.limits),
+                "v2": False,
+                "id": None,
+            }
+        except BadRequest as e:
+            # KServe turns InvalidInput into a 400; the guard middleware restores other 4xx codes
+            raise InvalidInput(f"[{e.status}] {e.message}") from e
+
+    # --------------------------------------------------------------------------- predict
+    def predict(self, payload: dict, headers=None) -> dict:
+        from reference.model import predict_encoded
+
+        encoded = self.bundle.transform.apply(payload["frame"])
+        proba = predict_encoded(self.bundle.net, encoded)
+        return {**payload, "proba": proba, "unknown": encoded.unknown}
+
+    # ----------------------------------------------------------------------- postprocess
+    async def postprocess(self, result: dict, headers=None, response_headers=None):
+        proba = np.asarray(result["proba"], dtype=np.float64)
+        label = (proba >= self.options.threshold).astype(np.int64)
+        frame = result["frame"]
+        if self.options.monitoring and self.telemetry is not None:
+            self.telemetry.observe(
+                self.version, proba, label, *_input_counts(frame, result["unknown"])
+            )
+        if self.payload_log is not None:
+            request_id = (headers or {}).get("x-request-id") or uuid.uuid4().hex
+            self.payload_log.append(request_id, self.version, frame, proba, label)
+        if result["v2"]:
+            return InferResponse(
+                response_id=result["id"] or uuid.uuid4().hex,
+                model_name=self.name,
+                model_version=self.version,
+                infer_outputs=[
+                    InferOutput("probability", [len(proba)], "FP64", proba.round(6).tolist()),
+                    InferOutput("label", [len(label)], "INT64", label.tolist()),
+                ],
+            )
+        return {
+            "model_name": self.name,
+            "model_version": self.version,
+            "predictions": [
+                {"probability": round(float(p), 6), "label": int(y)}
+                for p, y in zip(proba, label, strict=True)
+            ],
+        }
+
+
+def _input_counts(frame: pd.DataFrame, unknown: dict[str, int]) -> tuple[dict, dict, dict]:
+    missing = {c: int(frame[c].isna().sum()) for c in (*CATEGORICAL, *NUMERIC)}
+    out_of_range = {}
+    for col, (low, high) in RANGES.items():
+        values = pd.to_numeric(frame[col], errors="coerce")
+        out_of_range[col] = int(((values < low) | (values > high)).sum())
+    return missing, unknown, out_of_range
+
+
+def _with_fault(bundle, fault: str):
+    """Silent failures for the drills: the server stays healthy and answers 200 with garbage."""
+    if fault == "none":
+        return bundle
+    if fault == "constant":
+        # a model whose output layer was zeroed: every flight gets the same score
+        import torch
+
+        with torch.no_grad():
+            last = bundle.net.mlp[-1]
+            last.weight.zero_()
+            last.bias.fill_(-1.0)  # sigmoid(-1) = 0.27, a plausible-looking constant
+        return bundle
+    if fault == "shuffled-vocab":
+        # the transform loaded with the wrong vocabulary order: every category maps to another
+        from dataclasses import replace
+
+        vocab = {k: list(reversed(v)) for k, v in bundle.transform.vocab.items()}
+        bundle.transform = replace(bundle.transform, vocab=vocab)
+        return bundle
+    raise ValueError(f"unknown fault {fault!r}: use none, constant or shuffled-vocab")

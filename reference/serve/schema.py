@@ -1,0 +1,222 @@
+"""The request contract of the predictor: what a well-formed request is, and what each mistake says.
+
+Pure functions, no server: every predictable mistake raises ``BadRequest`` with an HTTP status and
+a message that names the field, the row and what was expected, so a client can fix its request
+without reading server logs. An unseen category or an odd weather reading is *not* a mistake: the
+row is scored (unknown bucket, imputation) and counted by the monitoring instead.
+"""
+
+from __future__ import annotations
+
+import difflib
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from reference.features import FEATURES
+
+STRINGS = ("carrier", "origin", "dest")
+CALENDAR = {"hour": (0, 23), "weekday": (0, 6), "month": (1, 12)}  # a wrong hour is a bug, not data
+REQUIRED = (*STRINGS, *CALENDAR, "distance")
+NULLABLE = tuple(f for f in FEATURES if f not in REQUIRED)  # weather: sensors go missing
+V2_DATATYPES = {
+    "BYTES",
+    "FP16",
+    "FP32",
+    "FP64",
+    "INT8",
+    "INT16",
+    "INT32",
+    "INT64",
+    "UINT8",
+    "UINT16",
+    "UINT32",
+    "UINT64",
+}
+
+
+class BadRequest(Exception):
+    def __init__(self, status: int, message: str):
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+@dataclass(frozen=True)
+class Limits:
+    max_batch: int = 1024  # rows in one request
+    max_body_bytes: int = 1 << 20  # 1 MiB: about 2,000 rows of V1 JSON
+
+
+def _suggest(name: str) -> str:
+    # "temperature" for "temp", "dep_hour" for "hour": prefixes and suffixes first, then spelling
+    lowered = name.lower()
+    close = [
+        f for f in FEATURES if lowered.startswith(f) or lowered.endswith(f) or f.startswith(lowered)
+    ]
+    close = close or difflib.get_close_matches(lowered, FEATURES, n=1, cutoff=0.5)
+    return f" (did you mean '{close[0]}'?)" if close else ""
+
+
+def _check_value(field: str, value: Any, where: str) -> None:
+    if value is None:
+        if field in REQUIRED:
+            raise BadRequest(400, f"{where}: '{field}' is null; it is required")
+        return
+    if field in STRINGS:
+        if not isinstance(value, str) or not value:
+            raise BadRequest(400, f"{where}: '{field}' must be a non-empty string, got {value!r}")
+        return
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise BadRequest(
+            400, f"{where}: '{field}' must be a number, got {type(value).__name__} {value!r}"
+        )
+    if not math.isfinite(value):
+        raise BadRequest(400, f"{where}: '{field}' must be a finite number, got {value!r}")
+    if field in CALENDAR:
+        low, high = CALENDAR[field]
+        if value != int(value) or not low <= value <= high:
+            raise BadRequest(
+                400, f"{where}: '{field}' must be an integer from {low} to {high}, got {value!r}"
+            )
+
+
+def frame_from_records(records: Any, limits: Limits) -> pd.DataFrame:
+    """V1 ``instances``: a list of objects, one per flight, with exactly the feature fields."""
+    if not isinstance(records, list):
+        raise BadRequest(
+            400, f"'instances' must be a list of objects, got {type(records).__name__}"
+        )
+    _check_size(len(records), limits)
+    expected = set(FEATURES)
+    for i, row in enumerate(records):
+        where = f"instances[{i}]"
+        if not isinstance(row, dict):
+            raise BadRequest(
+                400,
+                f"{where} must be an object with fields {list(FEATURES)}, got {type(row).__name__}",
+            )
+        keys = set(row)
+        if keys != expected:
+            unknown = sorted(keys - expected)
+            missing = sorted(expected - keys)
+            parts = []
+            if missing:
+                parts.append(f"missing field(s) {missing}")
+            if unknown:
+                parts.append(
+                    "unknown field(s) " + ", ".join(f"'{u}'{_suggest(u)}" for u in unknown)
+                )
+            raise BadRequest(400, f"{where}: " + "; ".join(parts))
+        for field in FEATURES:
+            _check_value(field, row[field], where)
+    return _typed(pd.DataFrame.from_records(records, columns=list(FEATURES)))
+
+
+def frame_from_columns(columns: dict[str, np.ndarray], limits: Limits) -> pd.DataFrame:
+    """V2 ``inputs``: one 1-D tensor per feature, all the same length."""
+    names = set(columns)
+    expected = set(FEATURES)
+    if names != expected:
+        missing, unknown = sorted(expected - names), sorted(names - expected)
+        parts = []
+        if missing:
+            parts.append(f"missing input(s) {missing}")
+        if unknown:
+            parts.append("unknown input(s) " + ", ".join(f"'{u}'{_suggest(u)}" for u in unknown))
+        raise BadRequest(400, "inputs: " + "; ".join(parts))
+    lengths = {name: len(values) for name, values in columns.items()}
+    if len(set(lengths.values())) != 1:
+        raise BadRequest(400, f"inputs must all have the same length, got {lengths}")
+    _check_size(next(iter(lengths.values())), limits)
+    for field in FEATURES:
+        values = columns[field]
+        for i, value in enumerate(values.tolist()):
+            value = value.decode() if isinstance(value, bytes) else value
+            _check_value(
+                field,
+                None
+                if isinstance(value, float) and math.isnan(value) and field in NULLABLE
+                else value,
+                f"inputs['{field}'][{i}]",
+            )
+    frame = pd.DataFrame(
+        {
+            f: [v.decode() if isinstance(v, bytes) else v for v in columns[f].tolist()]
+            for f in FEATURES
+        }
+    )
+    return _typed(frame)
+
+
+def check_v2_structure(body: Any) -> None:
+    """What KServe would otherwise answer with a 500: shapes that don't match the data, odd types."""
+    if not isinstance(body, dict) or not isinstance(body.get("inputs"), list) or not body["inputs"]:
+        raise BadRequest(400, "a V2 request needs a non-empty 'inputs' list of tensors")
+    for i, tensor in enumerate(body["inputs"]):
+        where = f"inputs[{i}]"
+        if not isinstance(tensor, dict):
+            raise BadRequest(400, f"{where} must be an object with name, shape, datatype, data")
+        missing = [k for k in ("name", "shape", "datatype", "data") if k not in tensor]
+        if missing:
+            raise BadRequest(400, f"{where} is missing {missing}")
+        where = f"input '{tensor['name']}'"
+        shape, data, datatype = tensor["shape"], tensor["data"], tensor["datatype"]
+        if not isinstance(shape, list) or not all(isinstance(d, int) and d >= 0 for d in shape):
+            raise BadRequest(
+                400, f"{where}: shape must be a list of non-negative integers, got {shape!r}"
+            )
+        if len(shape) != 1:
+            raise BadRequest(
+                400, f"{where}: shape must be 1-D [rows] (one tensor per feature), got {shape}"
+            )
+        if datatype not in V2_DATATYPES:
+            raise BadRequest(
+                400, f"{where}: unknown datatype {datatype!r}; use one of {sorted(V2_DATATYPES)}"
+            )
+        flat = _flatten(data)
+        if len(flat) != math.prod(shape):
+            raise BadRequest(
+                400, f"{where}: shape {shape} says {math.prod(shape)} values, data has {len(flat)}"
+            )
+        if datatype == "BYTES":
+            if not all(isinstance(v, str) for v in flat):
+                raise BadRequest(400, f"{where}: BYTES data must be strings")
+        elif not all(
+            v is None or (isinstance(v, int | float) and not isinstance(v, bool)) for v in flat
+        ):
+            raise BadRequest(400, f"{where}: {datatype} data must be numbers")
+        elif any(v is None for v in flat) and not datatype.startswith("FP"):
+            raise BadRequest(
+                400, f"{where}: null is only allowed in FP tensors (as a missing reading)"
+            )
+
+
+def _flatten(data: Any) -> list:
+    if isinstance(data, list):
+        out = []
+        for item in data:
+            out.extend(_flatten(item)) if isinstance(item, list) else out.append(item)
+        return out
+    return [data]
+
+
+def _check_size(n: int, limits: Limits) -> None:
+    if n == 0:
+        raise BadRequest(400, "the batch is empty: send at least one row")
+    if n > limits.max_batch:
+        raise BadRequest(
+            413,
+            f"the batch has {n} rows; this server accepts at most {limits.max_batch} per request",
+        )
+
+
+def _typed(frame: pd.DataFrame) -> pd.DataFrame:
+    for col in CALENDAR:
+        frame[col] = frame[col].astype("int64")
+    for col in ("distance", *NULLABLE):
+        frame[col] = pd.to_numeric(frame[col], errors="coerce").astype("float64")
+    return frame

@@ -1,0 +1,104 @@
+"""Prometheus metrics of the predictions themselves, beyond KServe's latency histograms.
+
+The names are a contract with monitoring/alerts.yml and the Grafana dashboard: change them there
+too. A model can answer 200 OK with garbage; these series are how that shows: the score
+distribution, the predicted-positive rate, and what the inputs looked like.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from prometheus_client import REGISTRY, CollectorRegistry, Counter, Histogram
+
+SCORE_BUCKETS = tuple(round(0.05 * i, 2) for i in range(1, 21))
+LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
+
+
+@dataclass
+class Telemetry:
+    score: Histogram
+    predictions: Counter
+    rows: Counter
+    requests: Counter
+    latency: Histogram
+    missing: Counter
+    unknown: Counter
+    out_of_range: Counter
+
+    @classmethod
+    def create(cls, registry: CollectorRegistry = REGISTRY) -> Telemetry:
+        return cls(
+            score=Histogram(
+                "model_prediction_score",
+                "Predicted probability of a late arrival",
+                ["model_version"],
+                buckets=SCORE_BUCKETS,
+                registry=registry,
+            ),
+            predictions=Counter(
+                "model_predictions",
+                "Predictions by label at the operating threshold",
+                ["model_version", "label"],
+                registry=registry,
+            ),
+            rows=Counter("model_rows", "Rows scored", ["model_version"], registry=registry),
+            requests=Counter(
+                "model_requests",
+                "Prediction requests by protocol and HTTP status",
+                ["model_version", "protocol", "code"],
+                registry=registry,
+            ),
+            latency=Histogram(
+                "model_request_latency_seconds",
+                "Prediction request latency, end to end in the server",
+                ["model_version", "protocol"],
+                buckets=LATENCY_BUCKETS,
+                registry=registry,
+            ),
+            missing=Counter(
+                "model_feature_missing",
+                "Missing feature values (imputed)",
+                ["feature"],
+                registry=registry,
+            ),
+            unknown=Counter(
+                "model_feature_unknown_category",
+                "Categories the model never saw (unknown bucket)",
+                ["feature"],
+                registry=registry,
+            ),
+            out_of_range=Counter(
+                "model_feature_out_of_range",
+                "Values outside the physical range of the feature",
+                ["feature"],
+                registry=registry,
+            ),
+        )
+
+    def observe(
+        self,
+        version: str,
+        proba: np.ndarray,
+        label: np.ndarray,
+        missing: dict[str, int],
+        unknown: dict[str, int],
+        out_of_range: dict[str, int],
+    ) -> None:
+        # one histogram observation per row: the distribution is the signal, not the mean
+        score = self.score.labels(version)
+        for p in proba.tolist():
+            score.observe(p)
+        positives = int(label.sum())
+        self.predictions.labels(version, "1").inc(positives)
+        self.predictions.labels(version, "0").inc(len(label) - positives)
+        self.rows.labels(version).inc(len(label))
+        for name, counts in (
+            (self.missing, missing),
+            (self.unknown, unknown),
+            (self.out_of_range, out_of_range),
+        ):
+            for feature, n in counts.items():
+                if n:
+                    name.labels(feature).inc(n)
