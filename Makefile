@@ -14,7 +14,7 @@ export DVC_NO_ANALYTICS := 1
 export MLFLOW_DISABLE_TELEMETRY := true
 
 .DEFAULT_GOAL := help
-.PHONY: help setup lab demo test test-unit test-integration lint hooks format bench doctor ui clean
+.PHONY: help setup lab demo test test-unit test-integration test-latest lint hooks format lock bench doctor ui clean
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-17s %s\n", $$1, $$2}'
@@ -47,6 +47,13 @@ test-unit: setup ## unit tests only (fast)
 test-integration: setup ## integration tests only (real MLflow, DVC, torch)
 	$(BIN)/python -m pytest tests/integration
 
+# The churn canary: the same tests and labs in .venv-latest, built from pyproject's ranges without
+# the lock (newest releases). A separate environment: .venv is never touched. Writes
+# reports/churn/report.md; exits 0 once the report is written (CHURN_FLAGS=--strict: 1 if anything broke).
+CHURN_FLAGS ?=
+test-latest: ## every test and lab against the newest releases (.venv-latest): reports/churn/report.md
+	$(PYTHON) tools/churn.py --python $(PYTHON) $(CHURN_FLAGS)
+
 lint: setup ## the pre-commit hooks on every file: ruff lint + format check, notebooks, YAML, workflows
 	$(BIN)/pre-commit run --all-files
 
@@ -56,6 +63,9 @@ hooks: setup ## also run the lint hooks on every git commit (optional: make lint
 format: setup ## ruff: fix what can be fixed
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
+
+lock: ## regenerate the lock (constraints.txt, environment.yml) from pyproject's ranges: newest releases
+	$(PYTHON) tools/lock.py --python $(PYTHON)
 
 bench: setup ## benchmarks (not tests): results go to docs/benchmarks.md
 	$(BIN)/python bench/pipeline.py --write docs/benchmarks.md

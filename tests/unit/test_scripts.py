@@ -10,7 +10,12 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPTS = sorted([ROOT / ".ci/run", *ROOT.glob("**/*.sh")], key=str)
-SCRIPTS = [p for p in SCRIPTS if ".venv" not in p.parts and "workspace" not in p.parts]
+# not the environments' own scripts: .venv, and .venv-latest from `make test-latest`
+SCRIPTS = [
+    p
+    for p in SCRIPTS
+    if not any(part.startswith(".venv") for part in p.parts) and "workspace" not in p.parts
+]
 
 
 @pytest.mark.skipif(
