@@ -255,11 +255,14 @@ def demo(
     keep: Annotated[
         bool, typer.Option(help="Keep the previous demo workspace instead of starting fresh.")
     ] = False,
+    serve: Annotated[
+        bool, typer.Option(help="Also serve the champion and run the silent-failure drill.")
+    ] = True,
 ) -> None:
-    """The story in the terminal: first champion, a challenger, the gate, a bad batch stopped."""
+    """The story in the terminal: champion, challenger, gate, a bad batch stopped, serving, a silent failure."""
     from reference.demo import run_demo
 
-    raise typer.Exit(run_demo(_settings(), fresh=not keep))
+    raise typer.Exit(run_demo(_settings(), fresh=not keep, serve=serve))
 
 
 # ----------------------------------------------------------------------------------- serving
@@ -363,6 +366,28 @@ def predict(
             str(a["model_version"]),
         )
     Console().print(table)
+
+
+@app.command()
+def watch(
+    month: Annotated[int, typer.Option(help="Replay this month of 2013 as traffic.")] = 11,
+    fault: Annotated[
+        str, typer.Option(help="Serve a silently broken model: none, constant or shuffled-vocab.")
+    ] = "none",
+    minutes: Annotated[
+        int, typer.Option(help="Slices of traffic, one scrape of /metrics after each.")
+    ] = 20,
+) -> None:
+    """Serve the champion, replay a month, and show the status-code view next to the prediction view."""
+    from reference.watch import render
+    from reference.watch import watch as run_watch
+
+    report = run_watch(_settings(), month=month, fault=fault, minutes=minutes)
+    render(
+        report,
+        f"2013-{month:02d} through the champion"
+        + (f" (fault: {fault})" if fault != "none" else ""),
+    )
 
 
 # ------------------------------------------------------------------------------------- tools

@@ -5,6 +5,9 @@
    the same, later holdout and decides, printing why.
 3. A drill: an upstream system switches temperatures to Celsius. Validation stops the pipeline;
    nothing is registered; the champion stays.
+4. Serving: the champion behind KServe, November replayed as traffic, the monitoring summary.
+5. A drill: a broken deployment that answers 200 OK with a constant score. Status codes and
+   readiness stay green; the score distribution and the alert rules catch it.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ def _banner(text: str) -> None:
     Console().rule(f"[bold]{text}")
 
 
-def run_demo(settings: Settings, fresh: bool = True) -> int:
+def run_demo(settings: Settings, fresh: bool = True, serve: bool = True) -> int:
     from reference.pipeline import failing_checks, run_pipeline
     from reference.registry import CHAMPION, version_by_alias
 
@@ -40,15 +43,15 @@ def run_demo(settings: Settings, fresh: bool = True) -> int:
 
     steps = [
         (
-            "1/3  Level 1, first run: train Jan-Jun, gate on Aug-Oct",
+            "1/5  Level 1, first run: train Jan-Jun, gate on Aug-Oct",
             ["split.train_end=6", "ingest.inject_fault=none"],
         ),
         (
-            "2/3  New data landed: train Jan-Aug, the challenger meets the champion on Oct-Dec",
+            "2/5  New data landed: train Jan-Aug, the challenger meets the champion on Oct-Dec",
             ["split.train_end=8"],
         ),
         (
-            "3/3  Drill: upstream switches temperature to Celsius in September",
+            "3/5  Drill: upstream switches temperature to Celsius in September",
             ["ingest.inject_fault=celsius", "ingest.fault_month=9"],
         ),
     ]
@@ -70,6 +73,14 @@ def run_demo(settings: Settings, fresh: bool = True) -> int:
         print(f"champion: {was} -> {now}" + ("  (unchanged)" if was == now else "  (promoted)"))
     # leave the project clean for a learner who explores it next
     run_pipeline(ws, ["ingest.inject_fault=none"])
+    if serve:
+        from reference.watch import render, watch
+
+        _banner("4/5  Serve the champion, replay November as traffic, watch it both ways")
+        render(watch(ws, month=11), "the champion on November's flights")
+        _banner("5/5  Drill: a deployment that answers 200 OK with garbage (a constant score)")
+        render(watch(ws, month=11, fault="constant"), "the same traffic, a silently broken model")
+        print("The classic view is green in both; the prediction view is not. That is the point.")
     _banner("done")
     print(
         "Next: `mlops-lab --workspace",
