@@ -27,6 +27,7 @@ COMMANDS = [
     "doctor",
     "serve",
     "predict",
+    "watch",
 ]
 
 
