@@ -5,9 +5,11 @@ release breaks one. This tool builds a second environment, ``.venv-latest``, fro
 declared ranges *without* the lock (so pip takes the newest release each range allows; torch stays
 at its exact pin), runs the unit and integration tests and every lab under nbval in it, and writes
 
-    reports/churn/report.md     what moved (locked -> latest), what broke, the first error of each
+    reports/churn/report.md     what moved (locked -> latest), what broke, the first error of each,
+                                and what it could not test: newer releases of a declared dependency
+                                that its range caps, or that the resolver held back (and why)
     reports/churn/report.json   the same, for tools
-    reports/churn/install.log, freeze.txt, pytest.log, junit.xml   the evidence behind it
+    reports/churn/install.log, freeze.txt, held.json, pytest.log, junit.xml   the evidence
 
 It never touches ``.venv``. A broken test is a finding, not a crash of the tool: it exits 0 once
 the report is written, unless ``--strict`` (then 1 when anything broke). docs/churn.md says how to
@@ -24,6 +26,7 @@ Standard library only (plus tools/deps.py), so it runs with any Python 3.11+.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import platform
@@ -97,6 +100,17 @@ class Broken:
     error: str
 
 
+@dataclass(frozen=True)
+class Held:
+    """A declared dependency with a newer release on the index than the one the run tested."""
+
+    name: str
+    declared: str
+    tested: str
+    newest: str
+    why: str
+
+
 @dataclass
 class Counts:
     total: int = 0
@@ -120,6 +134,7 @@ class Report:
     counts: Counts = field(default_factory=Counts)
     moved: list[Moved] = field(default_factory=list)
     broken: list[Broken] = field(default_factory=list)
+    held: list[Held] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -162,6 +177,130 @@ def diff_pins(
         bump = "new" if old is None else "gone" if new is None else _bump(old, new)
         moved.append(Moved(name, old, new, ranges.get(key, ""), bump))
     return sorted(moved, key=lambda m: (not m.direct, norm(m.name)))
+
+
+# ---- what it could not test --------------------------------------------------------------------
+
+
+def capped_by(spec: str, version: str) -> str | None:
+    """The clause of a declared range that ``version`` falls outside of, or None.
+
+    Only the clauses that cap a range from above matter here (``<``, ``<=``, ``==``, ``~=``):
+    a release newer than the tested one can only be ruled out by those.
+    """
+    for clause in spec.split(";", 1)[0].split(","):
+        match = re.match(r"\s*(===|==|<=|<|~=)\s*(\S+)", clause)
+        if not match:
+            continue
+        op, bound = match.groups()
+        new, limit = release(version), release(bound.removesuffix(".*"))
+        if op == "<" and new >= limit:
+            return clause.strip()
+        if op == "<=" and new > limit:
+            return clause.strip()
+        if op in ("==", "===") and (
+            new[: len(limit)] != limit
+            if bound.endswith(".*")
+            else strip_local(version) != strip_local(bound)
+        ):
+            return clause.strip()
+        if op == "~=" and new[: len(limit) - 1] != limit[:-1]:
+            return clause.strip()
+    return None
+
+
+def _pip(venv: Path, *args: str, timeout: float) -> subprocess.CompletedProcess[str]:
+    env = dict(os.environ)
+    env.pop("PIP_CONSTRAINT", None)
+    return subprocess.run(
+        [str(venv_python(venv)), "-m", "pip", *args],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env=env,
+        timeout=timeout,
+    )
+
+
+def newest_release(venv: Path, name: str) -> str | None:
+    """The newest final release of ``name`` on the package index (``pip index versions``)."""
+    try:
+        proc = _pip(venv, "index", "versions", name, timeout=120)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    match = re.search(r"^\S+ \(([^)]+)\)", proc.stdout, re.MULTILINE)
+    return match.group(1) if proc.returncode == 0 and match else None
+
+
+def _resolver_reason(venv: Path, name: str, version: str) -> str:
+    """Why pip did not take ``name==version``: a dry-run install of the project with it."""
+    try:
+        proc = _pip(
+            venv,
+            "install",
+            "--dry-run",
+            "--no-input",
+            "-e",
+            ".[dev]",
+            f"{name}=={version}",
+            timeout=600,
+        )
+    except (OSError, subprocess.TimeoutExpired) as e:
+        return f"the resolver held it back (a dry run to say why failed: {e})"
+    if proc.returncode == 0:
+        return "the resolver preferred another combination (a dry run with it succeeds)"
+    return f"the resolver held it back: {pip_refusal(proc.stdout + proc.stderr)}"
+
+
+def pip_refusal(output: str) -> str:
+    """The sentence in pip's output that says why it would not install: the conflicting
+    requirements, or the distribution that does not exist (yet), or its first error."""
+    lines = [line.strip() for line in output.splitlines()]
+    if "The conflict is caused by:" in lines:
+        cause = lines[lines.index("The conflict is caused by:") + 1 :]
+        cause = cause[: cause.index("")] if "" in cause else cause
+        project = project_name()
+        others = [
+            line
+            for line in cause
+            if "depends on" in line and not line.startswith((project, norm(project)))
+        ]
+        return "; ".join(others[:2]) or "conflicting versions"
+    errors = [
+        line.removeprefix("ERROR:").strip()
+        for line in lines
+        if line.startswith("ERROR:") and "yanked" not in line
+    ]
+    missing = [e for e in errors if e.startswith("No matching distribution found")]
+    reason = (missing or errors or ["see pip's output"])[0]
+    return re.sub(r"\s*\(from versions:.*\)$", "", reason)
+
+
+def held_back(
+    venv: Path, freeze_text: str, direct: Sequence[Declared], max_dry_runs: int = 5
+) -> list[Held]:
+    """Declared dependencies whose newest release on the index is not the one tested, and why:
+    the declared range caps it, or the resolver could not take it (say, one of its own
+    requirements is not released yet). One ``pip index versions`` look-up per declared
+    dependency; a dry-run install for each one the resolver held back (at most ``max_dry_runs``).
+    """
+    installed = parse_pins(freeze_text)
+    held = []
+    for dep in direct:
+        tested = installed.get(dep.key, ("", ""))[1]
+        newest = newest_release(venv, dep.name)
+        if not tested or not newest or release(newest) <= release(strip_local(tested)):
+            continue
+        cap = capped_by(dep.spec, newest)
+        if cap:
+            why = f"the range caps it ({cap})"
+        elif max_dry_runs > 0:
+            max_dry_runs -= 1
+            why = _resolver_reason(venv, dep.name, newest)
+        else:
+            why = "the resolver held it back"
+        held.append(Held(dep.name, dep.spec, strip_local(tested), newest, why))
+    return held
 
 
 # ---- what broke ---------------------------------------------------------------------------------
@@ -296,6 +435,8 @@ def build_report(
         report.moved = diff_pins(
             parse_pins(lock_text, skip=project), parse_pins(freeze_text, skip=project), declared()
         )
+    with contextlib.suppress(OSError, ValueError, TypeError):  # not looked up: no section
+        report.held = [Held(**h) for h in json.loads((out / "held.json").read_text())]
     if not install_ok:
         report.install_error = _tail(out / "install.log") or "the install failed (no log)"
         return report
@@ -358,7 +499,13 @@ def render_markdown(report: Report) -> str:
             f"{verdict} {counts.passed} passed, {counts.failed} failed, {counts.errors} errors, "
             f"{counts.skipped} skipped, of {counts.total} (tests and lab cells). "
             f"{len(report.moved)} package(s) moved, {len(direct)} of them declared in "
-            f"pyproject.toml.",
+            f"pyproject.toml."
+            + (
+                f" {len(report.held)} newer release(s) of declared dependencies were not tested "
+                "(see *Held back*)."
+                if report.held
+                else ""
+            ),
         ]
         if report.tests_error:
             lines += ["", "```", report.tests_error, "```"]
@@ -418,6 +565,21 @@ def render_markdown(report: Report) -> str:
             f"| {m.name} | {m.locked or '-'} | {m.latest or '-'} | {m.bump} |" for m in transitive
         ]
         lines += ["", "</details>", ""]
+    if report.held:
+        lines += [
+            "## Held back: newer releases this run did not test",
+            "",
+            "A cap in a range, or a release the resolver could not take, hides churn from this "
+            "canary as well as from the lock. Each one is a decision to revisit.",
+            "",
+            "| package | range | tested | newest | why |",
+            "|---|---|---|---|---|",
+        ]
+        lines += [
+            f"| {h.name} | `{h.declared}` | {h.tested} | {h.newest} | {_cell(h.why)} |"
+            for h in report.held
+        ]
+        lines.append("")
     lines += [
         "## What to do",
         "",
@@ -475,6 +637,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--strict", action="store_true", help="exit 1 when anything broke (for a scheduled job)"
     )
+    parser.add_argument(
+        "--no-index",
+        action="store_true",
+        help="skip looking up newer releases than the tested ones (the 'held back' section)",
+    )
     parser.add_argument("pytest_args", nargs="*", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     venv, out = args.venv.absolute(), args.out.absolute()
@@ -499,7 +666,14 @@ def main(argv: Sequence[str] | None = None) -> int:
                 print(f"churn: the install failed ({e}); see {out / 'install.log'}")
             timings["install"] = time.monotonic() - started
         if install_ok:
-            (out / "freeze.txt").write_text(freeze(venv))
+            frozen = freeze(venv)
+            (out / "freeze.txt").write_text(frozen)
+            if args.no_index:
+                (out / "held.json").unlink(missing_ok=True)
+            else:
+                print("churn: looking up the newest release of each declared dependency ...")
+                held = held_back(venv, frozen, declared())
+                (out / "held.json").write_text(json.dumps([asdict(h) for h in held], indent=2))
             (out / "junit.xml").unlink(missing_ok=True)
             print(f"churn: running the tests and labs in {venv.name} ...")
             started = time.monotonic()

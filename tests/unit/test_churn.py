@@ -243,3 +243,61 @@ def test_make_test_latest_calls_the_tool_and_never_names_dot_venv():
     assert "tools/churn.py" in recipe and "$(BIN)" not in recipe and ".venv/" not in recipe
     assert "/.venv-latest/" in (ROOT / ".gitignore").read_text().splitlines()
     assert "/reports/" in (ROOT / ".gitignore").read_text().splitlines()
+
+
+@pytest.mark.parametrize(
+    ("spec", "newest", "cap"),
+    [(">=2.2,<3", "3.1.1", "<3"), (">=3.5,<4", "3.18.0", None), ("==2.13.0", "2.15.0", "==2.13.0"),
+     (">=0.7,<0.8", "0.8.0", "<0.8"), ("~=1.4", "1.9", None), ("~=1.4", "2.0", "~=1.4"),
+     ("<=2", "2.0.1", "<=2"), (">=15", "26.0.1", None), ("==0.0.*", "0.1.0", "==0.0.*")],
+)  # fmt: skip
+def test_which_clause_of_a_range_caps_a_newer_release(spec, newest, cap):
+    assert churn.capped_by(spec, newest) == cap
+
+
+CONFLICT = """\
+INFO: pip is looking at multiple versions of mlflow to determine which version is compatible.
+ERROR: Cannot install mlflow==3.17.2, mlops-lab and pyarrow==26.0.1 because these package versions have conflicting dependencies.
+
+The conflict is caused by:
+    The user requested pyarrow==26.0.1
+    mlops-lab 0.1.0 depends on pyarrow>=15
+    mlflow 3.17.2 depends on pyarrow<26 and >=4.0.0
+    mlflow 3.17.1 depends on pyarrow<26 and >=4.0.0
+
+To fix this you could try to:
+ERROR: ResolutionImpossible: for help visit https://pip.pypa.io/
+"""
+MISSING = """\
+ERROR: Ignored the following yanked versions: 2.12.0, 3.1.2
+ERROR: Could not find a version that satisfies the requirement mlflow-skinny==3.18.0 (from mlflow) (from versions: 1.14.0, 3.17.2)
+ERROR: No matching distribution found for mlflow-skinny==3.18.0 (from mlflow)
+"""
+
+
+def test_pip_s_refusal_is_read_down_to_its_reason():
+    assert churn.pip_refusal(CONFLICT) == (
+        "mlflow 3.17.2 depends on pyarrow<26 and >=4.0.0; mlflow 3.17.1 depends on pyarrow<26 and >=4.0.0"
+    )
+    assert churn.pip_refusal(MISSING) == (
+        "No matching distribution found for mlflow-skinny==3.18.0 (from mlflow)"
+    )
+    assert churn.pip_refusal("ERROR: Something else (from versions: 1, 2)\n") == "Something else"
+
+
+def test_held_back_releases_are_reported(tmp_path):
+    (tmp_path / "junit.xml").write_text(
+        '<testsuite tests="1" failures="0" errors="0" skipped="0">'
+        '<testcase classname="t" name="test_ok" file="t.py" /></testsuite>'
+    )
+    held = [
+        churn.Held("pandas", ">=2.2,<3", "2.3.3", "3.1.1", "the range caps it (<3)"),
+        churn.Held("mlflow", ">=3.5,<4", "3.17.2", "3.18.0", "the resolver held it back: x | y"),
+    ]
+    (tmp_path / "held.json").write_text(json.dumps([churn.asdict(h) for h in held]))
+    report = churn.build_report(tmp_path, LOCK, LOCK, True, 0, {})
+    assert report.ok and report.held == held  # held back is a decision to revisit, not a break
+    md = churn.render_markdown(report)
+    assert "2 newer release(s) of declared dependencies were not tested" in md
+    assert "| pandas | `>=2.2,<3` | 2.3.3 | 3.1.1 | the range caps it (<3) |" in md
+    assert "the resolver held it back: x \\| y |" in md
