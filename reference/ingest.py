@@ -124,11 +124,11 @@ def write_batches(df: pd.DataFrame, out_dir: Path) -> list[Path]:
     return paths
 
 
-def batch_path(month: int, root: Path = BATCH_DIR) -> Path:
-    return root / f"2013-{month:02d}.parquet"
+def batch_path(month: int, root: str | Path = BATCH_DIR) -> Path:
+    return Path(root) / f"2013-{month:02d}.parquet"
 
 
-def read_months(months: list[int], root: Path = BATCH_DIR) -> pd.DataFrame:
+def read_months(months: list[int], root: str | Path = BATCH_DIR) -> pd.DataFrame:
     """Concatenate the batches of the given months, with a clear message for a missing one."""
     frames = []
     for month in months:

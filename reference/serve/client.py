@@ -140,7 +140,7 @@ def v2_inputs(rows: pd.DataFrame) -> list[dict]:
     out = []
     for col in FEATURES:
         values = rows[col]
-        if values.dtype == object:
+        if values.dtype == object or pd.api.types.is_string_dtype(values):  # pandas 3: "str" dtype
             out.append(
                 {"name": col, "shape": [len(rows)], "datatype": "BYTES", "data": values.tolist()}
             )

@@ -42,12 +42,15 @@ class PayloadLog:
         self,
         request_id: str,
         version: str,
-        frame: pd.DataFrame,
+        columns: dict[str, list],
         proba: np.ndarray,
         label: np.ndarray,
     ) -> None:
         now = datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-        features = frame.astype(object).where(frame.notna(), None).to_dict(orient="records")
+        names = list(columns)
+        features = [
+            dict(zip(names, row, strict=True)) for row in zip(*columns.values(), strict=True)
+        ]
         lines = [
             json.dumps(
                 {

@@ -20,12 +20,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 from kserve import InferOutput, InferRequest, InferResponse, Model
 from kserve.errors import InvalidInput
 
 from reference.features import CATEGORICAL, NUMERIC, RANGES
-from reference.serve.schema import BadRequest, Limits, frame_from_columns, frame_from_records
+from reference.serve.schema import BadRequest, Limits, parse_instances, parse_tensors
 from reference.serve.telemetry import Telemetry
 
 
@@ -95,7 +94,7 @@ class FlightDelayPredictor(Model):
             if isinstance(payload, InferRequest):
                 columns = {i.name: i.as_numpy().reshape(-1) for i in payload.inputs}
                 return {
-                    "frame": frame_from_columns(columns, self.options.limits),
+                    "columns": parse_tensors(columns, self.options.limits),
                     "v2": True,
                     "id": payload.id,
                 }
@@ -114,7 +113,7 @@ class FlightDelayPredictor(Model):
                     f"the body has no 'instances' list{hint}; send {{\"instances\": [{{...}}]}}",
                 )
             return {
-                "frame": frame_from_records(payload["instances"], self.options.limits),
+                "columns": parse_instances(payload["instances"], self.options.limits),
                 "v2": False,
                 "id": None,
             }
@@ -126,7 +125,7 @@ class FlightDelayPredictor(Model):
     def predict(self, payload: dict, headers=None) -> dict:
         from reference.model import predict_encoded
 
-        encoded = self.bundle.transform.apply(payload["frame"])
+        encoded = self.bundle.transform.apply(payload["columns"])
         proba = predict_encoded(self.bundle.net, encoded)
         return {**payload, "proba": proba, "unknown": encoded.unknown}
 
@@ -134,14 +133,14 @@ class FlightDelayPredictor(Model):
     async def postprocess(self, result: dict, headers=None, response_headers=None):
         proba = np.asarray(result["proba"], dtype=np.float64)
         label = (proba >= self.options.threshold).astype(np.int64)
-        frame = result["frame"]
+        columns = result["columns"]
         if self.options.monitoring and self.telemetry is not None:
             self.telemetry.observe(
-                self.version, proba, label, *_input_counts(frame, result["unknown"])
+                self.version, proba, label, *_input_counts(columns, result["unknown"])
             )
         if self.payload_log is not None:
             request_id = (headers or {}).get("x-request-id") or uuid.uuid4().hex
-            self.payload_log.append(request_id, self.version, frame, proba, label)
+            self.payload_log.append(request_id, self.version, columns, proba, label)
         if result["v2"]:
             return InferResponse(
                 response_id=result["id"] or uuid.uuid4().hex,
@@ -162,12 +161,16 @@ class FlightDelayPredictor(Model):
         }
 
 
-def _input_counts(frame: pd.DataFrame, unknown: dict[str, int]) -> tuple[dict, dict, dict]:
-    missing = {c: int(frame[c].isna().sum()) for c in (*CATEGORICAL, *NUMERIC)}
+def _input_counts(columns: dict[str, list], unknown: dict[str, int]) -> tuple[dict, dict, dict]:
+    """Per feature: missing values, and values outside the physical range (numpy, no pandas)."""
+    missing = {
+        c: sum(1 for v in columns[c] if v is None or v != v) for c in (*CATEGORICAL, *NUMERIC)
+    }
     out_of_range = {}
     for col, (low, high) in RANGES.items():
-        values = pd.to_numeric(frame[col], errors="coerce")
-        out_of_range[col] = int(((values < low) | (values > high)).sum())
+        values = np.array([np.nan if v is None else v for v in columns[col]], dtype="float64")
+        with np.errstate(invalid="ignore"):
+            out_of_range[col] = int(((values < low) | (values > high)).sum())
     return missing, unknown, out_of_range
 
 

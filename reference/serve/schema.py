@@ -84,7 +84,7 @@ def _check_value(field: str, value: Any, where: str) -> None:
             )
 
 
-def frame_from_records(records: Any, limits: Limits) -> pd.DataFrame:
+def parse_instances(records: Any, limits: Limits) -> dict[str, list]:
     """V1 ``instances``: a list of objects, one per flight, with exactly the feature fields."""
     if not isinstance(records, list):
         raise BadRequest(
@@ -113,10 +113,10 @@ def frame_from_records(records: Any, limits: Limits) -> pd.DataFrame:
             raise BadRequest(400, f"{where}: " + "; ".join(parts))
         for field in FEATURES:
             _check_value(field, row[field], where)
-    return _typed(pd.DataFrame.from_records(records, columns=list(FEATURES)))
+    return {f: [row[f] for row in records] for f in FEATURES}
 
 
-def frame_from_columns(columns: dict[str, np.ndarray], limits: Limits) -> pd.DataFrame:
+def parse_tensors(columns: dict[str, np.ndarray], limits: Limits) -> dict[str, list]:
     """V2 ``inputs``: one 1-D tensor per feature, all the same length."""
     names = set(columns)
     expected = set(FEATURES)
@@ -132,24 +132,27 @@ def frame_from_columns(columns: dict[str, np.ndarray], limits: Limits) -> pd.Dat
     if len(set(lengths.values())) != 1:
         raise BadRequest(400, f"inputs must all have the same length, got {lengths}")
     _check_size(next(iter(lengths.values())), limits)
+    out = {}
     for field in FEATURES:
-        values = columns[field]
-        for i, value in enumerate(values.tolist()):
-            value = value.decode() if isinstance(value, bytes) else value
-            _check_value(
-                field,
-                None
-                if isinstance(value, float) and math.isnan(value) and field in NULLABLE
-                else value,
-                f"inputs['{field}'][{i}]",
-            )
-    frame = pd.DataFrame(
-        {
-            f: [v.decode() if isinstance(v, bytes) else v for v in columns[f].tolist()]
-            for f in FEATURES
-        }
-    )
-    return _typed(frame)
+        values = [v.decode() if isinstance(v, bytes) else v for v in columns[field].tolist()]
+        # a null in an FP tensor arrives as NaN: a missing reading where that is allowed
+        values = [
+            None if field in NULLABLE and isinstance(v, float) and v != v else v for v in values
+        ]
+        for i, value in enumerate(values):
+            _check_value(field, value, f"inputs['{field}'][{i}]")
+        out[field] = values
+    return out
+
+
+def to_frame(columns: dict[str, list]) -> pd.DataFrame:
+    """The parsed columns as a typed DataFrame (for notebooks and the payload log reader)."""
+    frame = pd.DataFrame(columns, columns=list(FEATURES))
+    for col in CALENDAR:
+        frame[col] = frame[col].astype("int64")
+    for col in ("distance", *NULLABLE):
+        frame[col] = pd.to_numeric(frame[col], errors="coerce").astype("float64")
+    return frame
 
 
 def check_v2_structure(body: Any) -> None:
@@ -212,11 +215,3 @@ def _check_size(n: int, limits: Limits) -> None:
             413,
             f"the batch has {n} rows; this server accepts at most {limits.max_batch} per request",
         )
-
-
-def _typed(frame: pd.DataFrame) -> pd.DataFrame:
-    for col in CALENDAR:
-        frame[col] = frame[col].astype("int64")
-    for col in ("distance", *NULLABLE):
-        frame[col] = pd.to_numeric(frame[col], errors="coerce").astype("float64")
-    return frame

@@ -75,3 +75,34 @@ def test_load_refuses_what_is_not_a_transform(fitted, tmp_path):
 def test_missing_feature_column_is_named(fitted, july):
     with pytest.raises(KeyError, match="temp"):
         fitted.apply(july.drop(columns=["temp"]))
+
+
+def test_small_batches_take_a_fast_path_with_the_same_codes(fitted, july):
+    rows = july.sample(200, random_state=3).reset_index(drop=True)
+    rows.loc[0, "carrier"] = "ZZ"  # unseen
+    rows.loc[1, "dest"] = None  # missing
+    rows.loc[2, "temp"] = np.nan
+    big = fitted.apply(rows)  # DataFrame: the vectorised path above 256 rows is forced below
+    import reference.transform as module
+
+    small = fitted.apply({c: rows[c].tolist() for c in rows.columns})  # a mapping of lists
+    assert len(rows) <= module.SMALL_BATCH
+    vectorised = module.SMALL_BATCH
+    try:
+        module.SMALL_BATCH = 0
+        forced = fitted.apply(rows)
+    finally:
+        module.SMALL_BATCH = vectorised
+    for enc in (small, big):
+        np.testing.assert_array_equal(enc.cat, forced.cat)
+        np.testing.assert_allclose(enc.num, forced.num)
+        assert enc.unknown == forced.unknown
+    # int-like floats and numpy ints match the vocabulary's text, a fractional hour does not
+    assert (
+        fitted.apply({**{c: rows[c].tolist()[:1] for c in rows.columns}, "hour": [9.0]}).cat[0, 3]
+        != UNKNOWN
+    )
+    assert (
+        fitted.apply({**{c: rows[c].tolist()[:1] for c in rows.columns}, "hour": [9.5]}).cat[0, 3]
+        == UNKNOWN
+    )
