@@ -61,7 +61,8 @@ def predict_encoded(
     net: TabularNet, enc: Encoded, device: torch.device | str = "cpu", batch_size: int = 65536
 ) -> np.ndarray:
     """Probabilities for encoded rows, in eval mode, without autograd."""
-    net.eval()
+    if net.training:  # eval() walks every module: skip it on the serving path, where it is set
+        net.eval()
     out = []
     with torch.inference_mode():
         for start in range(0, len(enc), batch_size):

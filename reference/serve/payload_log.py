@@ -36,7 +36,7 @@ class PayloadLog:
         self.folder.mkdir(parents=True, exist_ok=True)
         stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
         self._path = self.folder / f"payload-{stamp}.jsonl"
-        self._file = self._path.open("a", encoding="utf-8")
+        self._file = self._path.open("ab")
 
     def append(
         self,
@@ -51,8 +51,12 @@ class PayloadLog:
         features = [
             dict(zip(names, row, strict=True)) for row in zip(*columns.values(), strict=True)
         ]
+        # orjson (KServe's own JSON library) is ~10x faster than json.dumps per row, which
+        # dominated a 64-row request; NaN cannot occur here (the schema turned it into null)
+        import orjson
+
         lines = [
-            json.dumps(
+            orjson.dumps(
                 {
                     "request_id": request_id,
                     "row": i,
@@ -71,7 +75,7 @@ class PayloadLog:
             if self._file is None or self._file.tell() > self.max_bytes:
                 self.close()
                 self._open()
-            self._file.write("\n".join(lines) + "\n")
+            self._file.write(b"\n".join(lines) + b"\n")
             self._file.flush()
 
     @property
