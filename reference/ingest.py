@@ -22,7 +22,7 @@ import pandas as pd
 
 from reference import faults
 from reference.config import IngestParams
-from reference.features import FEATURES, TARGET
+from reference.features import FEATURES, TARGET, WEATHER
 
 BATCH_DIR = Path("data/batches")
 REPORT = Path("data/ingest_report.json")
@@ -55,20 +55,7 @@ def build(flights: pd.DataFrame, weather: pd.DataFrame, cancelled: str = "exclud
         raise ValueError(f"ingest.cancelled must be 'exclude' or 'positive', not {cancelled!r}")
     # Three hours appear twice in the weather table: keep the first reading.
     wx = weather.drop_duplicates(["origin", "time_hour"], keep="first")
-    wx = wx[
-        [
-            "origin",
-            "time_hour",
-            "temp",
-            "dewp",
-            "humid",
-            "wind_dir",
-            "wind_speed",
-            "precip",
-            "pressure",
-            "visib",
-        ]
-    ]
+    wx = wx[["origin", "time_hour", *WEATHER]]
     df = flights.reset_index(names="row_id").merge(wx, on=["origin", "time_hour"], how="left")
 
     sched = pd.to_datetime(df[["year", "month", "day"]]) + pd.to_timedelta(df["hour"], unit="h")

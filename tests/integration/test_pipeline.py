@@ -16,7 +16,7 @@ import pytest
 from mlflow import MlflowClient
 
 from reference import ingest, registry
-from reference.config import get_settings, load_params
+from reference.config import load_params
 from reference.features import FEATURES
 from reference.model import load_bundle
 from reference.pipeline import run_pipeline
@@ -26,13 +26,8 @@ pytestmark = pytest.mark.integration
 
 
 @pytest.fixture(scope="module")
-def settings(tmp_path_factory):
-    mp = pytest.MonkeyPatch()
-    mp.delenv("MLFLOW_TRACKING_URI", raising=False)
-    mp.delenv("MLOPS_LAB_MODEL_NAME", raising=False)
-    s = get_settings(tmp_path_factory.mktemp("ws"))
-    yield s
-    mp.undo()
+def settings(fresh_settings):
+    return fresh_settings
 
 
 @pytest.fixture(scope="module")

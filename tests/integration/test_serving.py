@@ -16,7 +16,6 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from reference import ingest, registry
-from reference.config import get_settings
 from reference.model import load_bundle
 from reference.pipeline import run_pipeline
 from reference.serve import client
@@ -27,11 +26,8 @@ NAME = "flight-delay"
 
 
 @pytest.fixture(scope="module")
-def settings(tmp_path_factory):
-    mp = pytest.MonkeyPatch()
-    mp.delenv("MLFLOW_TRACKING_URI", raising=False)
-    mp.delenv("MLOPS_LAB_MODEL_NAME", raising=False)
-    s = get_settings(tmp_path_factory.mktemp("serve-ws"))
+def settings(fresh_settings):
+    s = fresh_settings
     # a small, quick model: the gate's floors are opened on purpose, quality is not under test here
     small = [
         "split.train_end=2",
@@ -42,8 +38,7 @@ def settings(tmp_path_factory):
     ]
     result = run_pipeline(s, small)
     assert result.ok and result.gate["promote"], result
-    yield s
-    mp.undo()
+    return s
 
 
 @pytest.fixture(scope="module")
