@@ -33,7 +33,8 @@ $(STAMP): pyproject.toml $(LOCK)
 setup: $(STAMP) ## build .venv with the pinned set (a no-op when nothing changed)
 
 lab: setup ## set up, then open JupyterLab on labs/
-	$(BIN)/jupyter lab --ip=127.0.0.1 --notebook-dir=labs
+	@# as root (containers, workshop VMs) JupyterLab refuses to start without --allow-root
+	$(BIN)/jupyter lab --ip=127.0.0.1 --notebook-dir=labs $(if $(filter 0,$(shell id -u)),--allow-root)
 
 demo: setup ## run the story in the terminal: train, register, gate, promote
 	$(BIN)/mlops-lab demo
