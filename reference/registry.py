@@ -158,12 +158,12 @@ def version_by_alias(settings: Settings, alias: str):
         return None
 
 
-def download_bundle(settings: Settings, version: str, dest: Path) -> Path:
+def download_bundle(settings: Settings, version: str, dest: Path, name: str | None = None) -> Path:
     """Fetch a registered version's bundle (weights, architecture, transform) from the registry."""
     import mlflow
 
     client(settings)
-    uri = f"models:/{settings.model_name}/{version}"
+    uri = f"models:/{name or settings.model_name}/{version}"
     local = Path(mlflow.artifacts.download_artifacts(artifact_uri=uri, dst_path=str(dest)))
     import yaml
 

@@ -14,7 +14,6 @@ Override ``preprocess`` to accept another request shape, ``postprocess`` to chan
 
 from __future__ import annotations
 
-import tempfile
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -84,8 +83,9 @@ class FlightDelayPredictor(Model):
         else:
             name, _, number = uri.removeprefix("models:/").partition("/")
             mv = client.get_model_version(name, number)
-        tmp = Path(tempfile.mkdtemp(prefix="mlops-lab-serve-"))
-        return registry.download_bundle(settings, str(mv.version), tmp), str(mv.version)
+        # one folder per served version in the workspace: inspectable, reused, never a stray temp dir
+        dest = settings.workspace / "serving" / "models" / f"{name}-v{mv.version}"
+        return registry.download_bundle(settings, str(mv.version), dest, name=name), str(mv.version)
 
     # ------------------------------------------------------------------------ preprocess
     async def preprocess(self, payload, headers=None) -> dict:
