@@ -199,21 +199,17 @@ def failing_checks(project: Path) -> list[str]:
 
 
 def _failed_stage(project: Path) -> str | None:
-    """The first stage whose outputs are missing or stale: where the run stopped."""
-    order = ["ingest", "validate", "transform", "train", "evaluate", "register", "gate"]
-    outputs = {
-        "ingest": "data/ingest_report.json",
-        "validate": "reports/validation.json",
-        "transform": "models/transform.json",
-        "train": "metrics/train.json",
-        "evaluate": "metrics/evaluate.json",
-        "register": "registry/candidate.json",
-        "gate": "reports/gate.json",
-    }
+    """Where the run stopped: DVC removes a stage's outputs before it runs, so the first stage of
+    dvc.yaml with an output missing is the one that failed (validate also says so itself)."""
+    import yaml
+
     validation = project / "reports/validation.json"
     if validation.exists() and not json.loads(validation.read_text()).get("passed", True):
         return "validate"
-    for stage in order:
-        if not (project / outputs[stage]).exists():
-            return stage
+    stages = yaml.safe_load((project / "dvc.yaml").read_text())["stages"]
+    for name, stage in stages.items():
+        for entry in [*stage.get("outs", []), *stage.get("metrics", [])]:
+            path = next(iter(entry)) if isinstance(entry, dict) else entry
+            if not (project / path).exists():
+                return name
     return None

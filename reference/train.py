@@ -22,7 +22,7 @@ import torch
 from torch import nn
 
 from reference.config import TrainParams
-from reference.metrics import roc_auc
+from reference.metrics import log_loss, roc_auc
 from reference.model import Bundle, NetConfig, TabularNet, predict_encoded
 from reference.transform import Encoded, FeatureTransform
 
@@ -114,9 +114,9 @@ def fit(
             torch.cuda.synchronize()
         epoch_s = time.perf_counter() - tick
         seen += len(train)
-        p_valid = np.clip(predict_encoded(net, valid, device), 1e-7, 1 - 1e-7)
+        p_valid = predict_encoded(net, valid, device)
         yv = np.asarray(y_valid, dtype=np.float64)
-        valid_loss = float(-np.mean(yv * np.log(p_valid) + (1 - yv) * np.log(1 - p_valid)))
+        valid_loss = log_loss(yv, p_valid)
         row = {
             "epoch": epoch,
             "train_loss": round(total / len(train), 5),

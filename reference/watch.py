@@ -168,7 +168,7 @@ def summarize(url: str, name: str, snapshots: list[dict[str, float]], drift, ale
     ).sort_values("score", ascending=False)
     return WatchReport(
         codes=codes,
-        ready=client._get(f"{url}/v2/models/{name}/ready") == 200,
+        ready=client.get_status(f"{url}/v2/models/{name}/ready") == 200,
         scores=scores,
         positive_rate=positives / total if total else float("nan"),
         band=drift.positive_rate_band,

@@ -91,7 +91,7 @@ def start(
             raise RuntimeError(
                 f"the model server exited with code {proc.returncode}:\n{_tail(log)}"
             )
-        if _get(f"{server.url}/v2/models/{name}/ready") == 200:
+        if get_status(f"{server.url}/v2/models/{name}/ready") == 200:
             return server
         time.sleep(0.25)
     stop(server)
@@ -183,7 +183,8 @@ def predict(
     )
 
 
-def _get(url: str) -> int | None:
+def get_status(url: str) -> int | None:
+    """The HTTP status of a GET (None when nothing answers): health and readiness probes."""
     try:
         with urllib.request.urlopen(url, timeout=2) as resp:
             return resp.status

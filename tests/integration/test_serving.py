@@ -69,7 +69,7 @@ def _v2(server):
 
 
 def _healthy(server) -> bool:
-    return client._get(f"{server.url}/v2/models/{NAME}/ready") == 200
+    return client.get_status(f"{server.url}/v2/models/{NAME}/ready") == 200
 
 
 def _metrics(server) -> dict:
@@ -346,7 +346,7 @@ def test_silent_failure_is_healthy_and_200_but_the_scores_collapse(settings, row
     try:
         out = client.predict(srv.url, rows, NAME)  # 200 OK
         assert _healthy(srv)
-        assert client._get(f"{srv.url}/") == 200  # liveness: green
+        assert client.get_status(f"{srv.url}/") == 200  # liveness: green
         assert out["probability"].nunique() == 1  # ... and garbage
         m = _metrics(srv)
         buckets = {
