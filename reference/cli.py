@@ -390,6 +390,67 @@ def watch(
     )
 
 
+@app.command()
+def deploy(
+    target: Annotated[
+        str, typer.Option(help="local (the laptop tier, the default) or kind (any cluster).")
+    ] = "local",
+    model_uri: Annotated[
+        str | None,
+        typer.Option(
+            help="models:/<name>@<alias> or models:/<name>/<version> (default: champion)."
+        ),
+    ] = None,
+    canary: Annotated[
+        int | None, typer.Option(help="Send this % of traffic to the new revision (0-100).")
+    ] = None,
+    promote: Annotated[bool, typer.Option(help="The canary takes all the traffic.")] = False,
+    rollback: Annotated[bool, typer.Option(help="All traffic back to the last good one.")] = False,
+    gpu: Annotated[bool, typer.Option(help="Request nvidia.com/gpu: 1 (a cost decision).")] = False,
+    image: Annotated[str, typer.Option(help="Predictor image.")] = "mlops-lab/predictor:0.1.0",
+    name: Annotated[str, typer.Option(help="InferenceService name.")] = "flight-delay",
+    namespace: Annotated[str, typer.Option(help="Namespace.")] = "mlops-lab",
+    context: Annotated[
+        str | None, typer.Option(help="kubeconfig context (default: kind-mlops-lab).")
+    ] = None,
+    dry_run: Annotated[bool, typer.Option(help="Print the object; touch no cluster.")] = False,
+) -> None:
+    """Serve a registered model on KServe in a cluster, step a canary, promote or roll back."""
+    from reference import deploy as d
+
+    if target == "local":
+        typer.echo(d.laptop_hint(model_uri))
+        return
+    if target != "kind":
+        _fail(f"unknown target {target!r}: use local or kind")
+    api = None if dry_run else d.custom_objects_api(context or "kind-mlops-lab")
+    if promote or rollback:
+        if promote and rollback:
+            _fail("--promote or --rollback, not both")
+        if dry_run:
+            typer.echo(f"would patch {namespace}/{name}: {'promote' if promote else 'rollback'}")
+            return
+        patch = (d.promote if promote else d.rollback)(name, namespace, api)
+        typer.echo(f"{namespace}/{name}: {'promoted' if promote else 'rolled back'} ({patch})")
+        return
+    spec = d.ServingSpec(
+        name=name,
+        namespace=namespace,
+        image=image,
+        model_name=_settings().model_name,
+        model_uri=model_uri,
+        canary_percent=canary,
+        gpu=gpu,
+    )
+    isvc = d.render_inference_service(spec)
+    if dry_run:
+        import yaml
+
+        typer.echo(yaml.safe_dump(isvc, sort_keys=False))
+        return
+    typer.echo(f"{namespace}/{name}: {d.apply(isvc, api)}")
+
+
 # ------------------------------------------------------------------------------------- tools
 @app.command()
 def ui(
