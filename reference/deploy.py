@@ -33,6 +33,8 @@ class ServingSpec:
     name: str = "flight-delay"
     namespace: str = "mlops-lab"
     image: str = "mlops-lab/predictor:0.1.0"
+    # the predictor image's entrypoint serves; another image (the CUDA trainer) names the command
+    command: tuple[str, ...] | None = None
     model_name: str = "flight-delay"  # the registered model, and the name in the URL paths
     # models:/<name>@<alias> or models:/<name>/<version>; None: the champion
     model_uri: str | None = None
@@ -64,6 +66,7 @@ def render_inference_service(spec: ServingSpec) -> dict[str, Any]:
         "name": "kserve-container",
         "image": spec.image,
         "imagePullPolicy": "IfNotPresent",  # loaded into the nodes by `kind load`, never pulled
+        **({"command": list(spec.command)} if spec.command else {}),
         "args": args,
         "env": [
             {"name": "MLFLOW_TRACKING_URI", "value": spec.tracking_uri},
