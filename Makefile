@@ -14,7 +14,7 @@ export DVC_NO_ANALYTICS := 1
 export MLFLOW_DISABLE_TELEMETRY := true
 
 .DEFAULT_GOAL := help
-.PHONY: help setup lab demo test test-unit test-integration test-latest lint hooks format lock bench doctor ui clean
+.PHONY: help setup lab demo test test-unit test-integration test-latest lint hooks format lock bench doctor ui cluster-up cluster-down cluster-smoke clean
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-17s %s\n", $$1, $$2}'
@@ -77,6 +77,18 @@ doctor: setup ## check the tools this lab uses and say how to install what is mi
 
 ui: setup ## the MLflow UI on 127.0.0.1:5000
 	$(BIN)/mlops-lab ui
+
+# The cluster tier (docs/cluster.md): kind with the machine's NVIDIA GPU (CPU-only where there is
+# none, or with CLUSTER_PROFILE=cpu), KServe, MLflow + MinIO, Prometheus/Grafana, Argo. Needs
+# Docker, kind, kubectl, helm; the laptop tier needs none of it. Versions: cluster/versions.env.
+cluster-up: ## kind cluster (GPU where there is one) with KServe, MLflow, MinIO, Prometheus, Argo
+	cluster/scripts/up.sh
+
+cluster-down: ## delete the kind cluster
+	cluster/scripts/down.sh
+
+cluster-smoke: ## end to end on a machine with Docker and a GPU: up, train, serve, canary, down
+	cluster/smoke.sh
 
 clean: ## remove .venv and the default workspace
 	rm -rf $(VENV) workspace
