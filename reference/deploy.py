@@ -41,7 +41,9 @@ class ServingSpec:
     tracking_uri: str = DEFAULT_TRACKING_URI
     canary_percent: int | None = None  # 0-100: share of traffic for the newest revision
     gpu: bool = False  # request nvidia.com/gpu: 1 and the nvidia RuntimeClass
-    min_replicas: int = 1  # 1, not 0: a scrape target and no cold start while monitoring
+    # 1: a scrape target and no cold start while monitoring. 0: scale to zero, and start at zero
+    # (a GPU variant holds its GPU only while it serves: an idle GPU is the expensive kind)
+    min_replicas: int = 1
     max_replicas: int = 2
     requests: dict[str, str] = field(default_factory=lambda: {"cpu": "250m", "memory": "1Gi"})
     limits: dict[str, str] = field(default_factory=lambda: {"cpu": "2", "memory": "2Gi"})
@@ -119,7 +121,12 @@ def render_inference_service(spec: ServingSpec) -> dict[str, Any]:
                 "app.kubernetes.io/part-of": "mlops-lab",
             },
             # Knative mode: canaryTrafficPercent needs revisions (docs/cluster.md)
-            "annotations": {"serving.kserve.io/deploymentMode": "Knative"},
+            "annotations": {
+                "serving.kserve.io/deploymentMode": "Knative",
+                **(
+                    {"autoscaling.knative.dev/initial-scale": "0"} if spec.min_replicas == 0 else {}
+                ),
+            },
         },
         "spec": {"predictor": predictor},
     }

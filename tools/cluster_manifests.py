@@ -307,6 +307,7 @@ def outputs() -> dict[Path, str]:
         image=v["TRAINER_GPU_IMAGE"],
         command=("python", "-m", "reference.serve"),
         gpu=True,
+        min_replicas=0,  # holds the GPU only while it serves; training needs it too
     )
     deploy = "reference/deploy.py (render_inference_service)"
     return {

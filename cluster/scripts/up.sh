@@ -122,9 +122,10 @@ kube apply -f "$kn/serving-core.yaml"
 kube apply -f "https://github.com/knative/net-kourier/releases/download/$KNATIVE_KOURIER_VERSION/kourier.yaml"
 kube -n knative-serving patch configmap/config-network --type merge \
   -p '{"data":{"ingress-class":"kourier.ingress.networking.knative.dev"}}'
-# revisions keep their minimum scale (our InferenceServices ask for 1): no cold start in a demo
+# The champion keeps one replica (minReplicas 1); the GPU variant starts at zero and scales to
+# zero (initial-scale 0 needs this switch), so it takes the one GPU only while it serves.
 kube -n knative-serving patch configmap/config-autoscaler --type merge \
-  -p '{"data":{"enable-scale-to-zero":"false"}}'
+  -p '{"data":{"allow-zero-initial-scale":"true"}}'
 # Pod fields Knative refuses by default and our InferenceServices use: emptyDir volumes, the
 # nvidia RuntimeClass (GPU variant), node selectors and tolerations (managed GPU pools); and
 # secure defaults so its queue-proxy passes Pod Security "restricted".
