@@ -106,8 +106,14 @@ def kserve_crd_schema(kind: str) -> dict[str, Any]:
     folder = os.environ.get("KSERVE_CRDS_DIR")
     if not folder:
         pytest.skip("KSERVE_CRDS_DIR is not set (the KServe CRDs; .ci/run sets it)")
+    return _crd_schema(folder, kind)
+
+
+@cache
+def _crd_schema(folder: str, kind: str) -> dict[str, Any]:
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # the CRD files are megabytes
     for path in sorted(Path(folder).glob("*.yaml")):
-        for doc in yaml.safe_load_all(path.read_text()):
+        for doc in yaml.load_all(path.read_text(), Loader=loader):  # noqa: S506 (a safe loader)
             is_crd = doc and doc.get("kind") == "CustomResourceDefinition"
             if is_crd and doc["spec"]["names"]["kind"] == kind:
                 (version,) = [v for v in doc["spec"]["versions"] if v.get("storage")]

@@ -52,16 +52,18 @@ def test_core_objects_validate_against_the_pinned_kubernetes_schemas():
         "kubernetes_validate", reason="kubernetes-validate not installed (pip install -e .[dev])"
     )
     version = cs.versions()["KUBERNETES_VERSION"]
-    checked = 0
+    checked, seen = 0, set()
     for overlay, obj in cs.all_objects():
-        if obj["kind"] in OUR_KINDS | OTHER_CRDS:
-            continue
+        key = yaml.safe_dump(obj, sort_keys=True)
+        if obj["kind"] in OUR_KINDS | OTHER_CRDS or key in seen:
+            continue  # an object the overlays share is validated once
+        seen.add(key)
         try:
             kv.validate(obj, version, strict=True)  # strict: unknown fields are errors
         except kv.ValidationError as e:
             pytest.fail(f"{cs.object_id((overlay, obj))}: {e.message} at {list(e.path)}")
         checked += 1
-    assert checked >= 20
+    assert checked >= 15
 
 
 def test_inference_services_validate_against_the_kserve_crd_with_unknown_fields_rejected():
