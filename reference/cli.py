@@ -258,11 +258,18 @@ def demo(
     serve: Annotated[
         bool, typer.Option(help="Also serve the champion and run the silent-failure drill.")
     ] = True,
+    level2: Annotated[
+        bool,
+        typer.Option(
+            help="Also run Level 2: a promotion and an automated rollback, by themselves."
+        ),
+    ] = True,
 ) -> None:
-    """The story in the terminal: champion, challenger, gate, a bad batch stopped, serving, a silent failure."""
+    """The story in the terminal: Level 1 (champion, challenger, gate, a bad batch stopped,
+    serving, a silent failure), then Level 2 (drift -> retrain -> canary -> promote; rollback)."""
     from reference.demo import run_demo
 
-    raise typer.Exit(run_demo(_settings(), fresh=not keep, serve=serve))
+    raise typer.Exit(run_demo(_settings(), fresh=not keep, serve=serve, level2=level2))
 
 
 # ----------------------------------------------------------------------------------- serving
@@ -388,6 +395,147 @@ def watch(
         f"2013-{month:02d} through the champion"
         + (f" (fault: {fault})" if fault != "none" else ""),
     )
+
+
+# ----------------------------------------------------------------------------------- level 2
+def _level2():
+    from reference.loop.controller import loop_settings
+
+    return loop_settings(_settings())
+
+
+@app.command()
+def loop(
+    scenario: Annotated[
+        str,
+        typer.Option(
+            help="natural, bad-challenger, broken-model, crash, hang, celsius, rename-column or "
+            "new-carrier (see reference/loop/traffic.py)."
+        ),
+    ] = "natural",
+    days: Annotated[int | None, typer.Option(help="Replay at most this many days.")] = None,
+    until_decision: Annotated[
+        bool, typer.Option(help="Stop after a promotion or a rollback.")
+    ] = True,
+    start: Annotated[
+        str, typer.Option(help="First day replayed; the champion is trained on what landed before.")
+    ] = "2013-08-01",
+    fresh: Annotated[
+        bool, typer.Option(help="Start over: delete the Level 2 workspace first.")
+    ] = False,
+    keep_serving: Annotated[
+        bool,
+        typer.Option(help="Leave the router and the model servers running (resume them later)."),
+    ] = False,
+) -> None:
+    """Level 2: replay 2013 day by day; retrain on drift, roll out (shadow, canary), promote or
+    roll back by itself. Resumes where the last run stopped (state in <workspace>/level2/loop)."""
+    import shutil
+
+    from reference.loop.controller import Controller
+    from reference.loop.timeline import plot, table
+    from reference.loop.traffic import SCENARIOS
+
+    if scenario not in SCENARIOS:
+        _fail(f"unknown scenario {scenario!r}; one of: {', '.join(SCENARIOS)}", 2)
+    settings = _level2()
+    if fresh and settings.workspace.exists():
+        shutil.rmtree(settings.workspace)
+    typer.echo(
+        f"Level 2 workspace: {settings.workspace}  (scenario: {SCENARIOS[scenario].description})"
+    )
+    controller = Controller(settings, scenario)
+    controller.run(
+        first_day=start, days=days, until_decision=until_decision, keep_serving=keep_serving
+    )
+    from rich.console import Console
+
+    Console(width=140).print(table(controller.events.read()))
+    typer.echo(f"timeline plot: {plot(controller.dir)}")
+
+
+@app.command()
+def timeline() -> None:
+    """Print the Level 2 decisions with their reasons and draw them (timeline.png)."""
+    from rich.console import Console
+
+    from reference.loop.state import EventLog
+    from reference.loop.timeline import plot, table
+
+    folder = _level2().workspace / "loop"
+    events = EventLog(folder / "events.jsonl").read()
+    if not events:
+        _fail(f"no Level 2 run in {folder}: run `mlops-lab loop` first")
+    Console(width=140).print(table(events))
+    typer.echo(f"timeline plot: {plot(folder)}")
+
+
+rollback_app = typer.Typer(
+    help="Roll back the model (alias), the data (DVC), or both, in the Level 2 workspace.",
+    no_args_is_help=True,
+)
+app.add_typer(rollback_app, name="rollback")
+
+
+@rollback_app.command("model")
+def rollback_model(
+    to: Annotated[
+        str | None, typer.Option(help="Version to restore (default: the one it replaced).")
+    ] = None,
+) -> None:
+    """The serving model is bad, its data is fine: `champion` back to the previous version."""
+    from reference.loop.rollback import rollback_model as run
+
+    try:
+        was, now = run(_level2(), to)
+    except RuntimeError as e:
+        _fail(str(e))
+    typer.echo(f"champion: v{was} -> v{now} (a running server picks it up on restart)")
+
+
+@rollback_app.command("data")
+def rollback_data(
+    to: Annotated[
+        str | None,
+        typer.Option(
+            help="Project commit to restore (default: the data the champion was trained on)."
+        ),
+    ] = None,
+    retrain: Annotated[bool, typer.Option(help="Retrain from the restored data.")] = True,
+) -> None:
+    """A bad batch got into the data: restore a data version with DVC and retrain from it."""
+    from reference.loop.rollback import rollback_data as run
+
+    try:
+        result = run(_level2(), to, retrain)
+    except RuntimeError as e:
+        _fail(str(e))
+    _print_data_rollback(result)
+
+
+@rollback_app.command("both")
+def rollback_both() -> None:
+    """A model trained on bad data was promoted: the alias back now, then the data."""
+    from reference.loop.rollback import rollback_data, rollback_model
+
+    settings = _level2()
+    try:
+        was, now = rollback_model(settings)
+        typer.echo(f"champion: v{was} -> v{now}")
+        result = rollback_data(settings)
+    except RuntimeError as e:
+        _fail(str(e))
+    _print_data_rollback(result)
+
+
+def _print_data_rollback(result) -> None:
+    typer.echo(f"data and params restored from project commit {result.commit}")
+    if result.retrained_version:
+        same = "reproduced" if result.reproduced else "NOT reproduced"
+        typer.echo(
+            f"retrained v{result.retrained_version}: holdout AUC {result.retrained_auc:.4f}; "
+            f"v{result.source_version} was trained from the same data: {result.source_auc:.4f} ({same})"
+        )
 
 
 @app.command()

@@ -51,6 +51,7 @@ class IngestParams:
     cancelled: str = "exclude"
     inject_fault: str = "none"
     fault_month: int = 7
+    landed_through: int = 12  # the last month whose flights (and labels) have landed
 
 
 @dataclass(frozen=True)
@@ -102,6 +103,41 @@ class GateParams:
     max_calibration_error: float = 0.06
     max_latency_ms: float = 20.0
     max_model_size_mb: float = 5.0
+    auto_promote: bool = True  # Level 1: a pass moves `champion`; Level 2: the rollout decides
+
+
+@dataclass(frozen=True)
+class RetrainParams:
+    """Level 2: when the controller (``mlops-lab loop``) retrains. See reference/loop/policy.py."""
+
+    check_every_days: int = 7  # how often drift and live quality are checked
+    window_days: int = 7  # recent traffic judged at each check
+    drift_share: float = 0.5  # share of drifted features that triggers (monitor's methods)
+    quality_drop: float = 0.03  # live AUC this far under the champion's gate AUC triggers
+    min_labelled: int = 2000  # labelled rows before live quality counts
+    cooldown_days: int = 14  # no retraining within this many days of the last one
+    schedule_days: int = 60  # fallback: retrain when the champion's data is this old
+    label_delay_days: int = 1  # an outcome is known this long after departure
+    # The loop's gate floors (its holdout is one month; see params.yaml)
+    gate_min_auc_margin_over_baseline: float = -0.01
+    gate_max_calibration_error: float = 0.15
+
+
+@dataclass(frozen=True)
+class RolloutParams:
+    """Level 2: shadow, then canary, then promote or roll back. See reference/loop/policy.py."""
+
+    shadow_min_requests: int = 40
+    canary_percent: float = 25.0
+    canary_min_requests: int = 40
+    canary_min_labelled: int = 1000
+    canary_max_days: int = 10  # no verdict by then: roll back (the champion is the safe side)
+    max_error_rate: float = 0.01  # candidate answers that failed or timed out
+    max_latency_ratio: float = 3.0  # candidate p95 / champion p95 on the same requests
+    min_spread_ratio: float = 0.5  # std of the candidate's scores / the champion's (collapse)
+    max_score_ks: float = 0.6  # KS distance of the candidate's scores from the champion's
+    alpha: float = 0.05  # DeLong's paired test of live AUC: worse at this level -> roll back
+    timeout_s: float = 2.0  # a candidate slower than this counts as failed (the champion answers)
 
 
 @dataclass(frozen=True)
@@ -113,6 +149,8 @@ class Params:
     train: TrainParams = field(default_factory=TrainParams)
     evaluate: EvaluateParams = field(default_factory=EvaluateParams)
     gate: GateParams = field(default_factory=GateParams)
+    retrain: RetrainParams = field(default_factory=RetrainParams)
+    rollout: RolloutParams = field(default_factory=RolloutParams)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

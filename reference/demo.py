@@ -8,6 +8,10 @@
 4. Serving: the champion behind KServe, November replayed as traffic, the monitoring summary.
 5. A drill: a broken deployment that answers 200 OK with a constant score. Status codes and
    readiness stay green; the score distribution and the alert rules catch it.
+6. Level 2, by itself: a champion trained on January-May meets the late summer; drift triggers a
+   retrain once August's labels land; the gate; a shadow; a canary; promoted on live labels.
+7. Level 2: the next challenger passes the gate and the shadow but is served with a skew; the
+   canary's live labels show it is worse; rolled back automatically. The timeline is printed.
 """
 
 from __future__ import annotations
@@ -24,7 +28,9 @@ def _banner(text: str) -> None:
     Console().rule(f"[bold]{text}")
 
 
-def run_demo(settings: Settings, fresh: bool = True, serve: bool = True) -> int:
+def run_demo(
+    settings: Settings, fresh: bool = True, serve: bool = True, level2: bool = True
+) -> int:
     from reference.pipeline import failing_checks, run_pipeline
     from reference.registry import CHAMPION, version_by_alias
 
@@ -43,15 +49,15 @@ def run_demo(settings: Settings, fresh: bool = True, serve: bool = True) -> int:
 
     steps = [
         (
-            "1/5  Level 1, first run: train Jan-Jun, gate on Aug-Oct",
+            "1/7  Level 1, first run: train Jan-Jun, gate on Aug-Oct",
             ["split.train_end=6", "ingest.inject_fault=none"],
         ),
         (
-            "2/5  New data landed: train Jan-Aug, the challenger meets the champion on Oct-Dec",
+            "2/7  New data landed: train Jan-Aug, the challenger meets the champion on Oct-Dec",
             ["split.train_end=8"],
         ),
         (
-            "3/5  Drill: upstream switches temperature to Celsius in September",
+            "3/7  Drill: upstream switches temperature to Celsius in September",
             ["ingest.inject_fault=celsius", "ingest.fault_month=9"],
         ),
     ]
@@ -76,11 +82,13 @@ def run_demo(settings: Settings, fresh: bool = True, serve: bool = True) -> int:
     if serve:
         from reference.watch import render, watch
 
-        _banner("4/5  Serve the champion, replay November as traffic, watch it both ways")
+        _banner("4/7  Serve the champion, replay November as traffic, watch it both ways")
         render(watch(ws, month=11), "the champion on November's flights")
-        _banner("5/5  Drill: a deployment that answers 200 OK with garbage (a constant score)")
+        _banner("5/7  Drill: a deployment that answers 200 OK with garbage (a constant score)")
         render(watch(ws, month=11, fault="constant"), "the same traffic, a silently broken model")
         print("The classic view is green in both; the prediction view is not. That is the point.")
+    if level2:
+        run_level2(ws)
     _banner("done")
     print(
         "Next: `mlops-lab --workspace",
@@ -88,3 +96,22 @@ def run_demo(settings: Settings, fresh: bool = True, serve: bool = True) -> int:
         "status`, or open the MLflow UI with `mlops-lab ui`.",
     )
     return 0
+
+
+def run_level2(ws: Settings) -> None:
+    """Steps 6 and 7: the two Level 2 stories, in a workspace of their own (``<demo>/level2``)."""
+    from rich.console import Console
+
+    from reference.loop.controller import Controller, loop_settings
+    from reference.loop.timeline import plot, table
+
+    level2 = loop_settings(ws)
+    _banner("6/7  Level 2: drift -> retrain -> gate -> shadow -> canary -> promote, by itself")
+    print(f"workspace {level2.workspace}; every decision goes to {level2.workspace / 'loop'}")
+    Controller(level2, "natural").run()
+    _banner("7/7  Level 2: a worse challenger -> canary -> automated rollback")
+    controller = Controller(level2, "bad-challenger")
+    controller.run()
+    Console(width=140).print(table(controller.events.read()))
+    print(f"timeline plot: {plot(controller.dir)}")
+    print("Rerun either story: `mlops-lab loop --fresh --scenario natural` (or bad-challenger).")

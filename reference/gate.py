@@ -205,7 +205,12 @@ def run(params, settings: Settings, out: Path = OUT) -> Decision:
     )
     record(settings, decision, candidate_info["run_id"])
     c = registry.client(settings)
-    if decision.promote:
+    if decision.promote and not params.gate.auto_promote:
+        # Level 2: the candidate keeps `challenger`; shadow and canary on live traffic decide
+        print(
+            f"gate passed: version {candidate_info['version']} goes to the rollout (shadow, canary)"
+        )
+    elif decision.promote:
         c.set_registered_model_alias(
             settings.model_name, registry.CHAMPION, candidate_info["version"]
         )
@@ -226,9 +231,9 @@ def run(params, settings: Settings, out: Path = OUT) -> Decision:
         f"v{champion_version} (champion)" if champion_version else "no champion yet"
     )
     Console(width=140).print(render(decision, title))
-    if decision.promote:
+    if decision.promote and params.gate.auto_promote:
         print(f"'{registry.CHAMPION}' -> version {candidate_info['version']}")
-    else:
+    elif not decision.promote:
         kept = f"version {champion_version}" if champion_version else "no model"
         print(
             f"rejected: {', '.join(r.name for r in decision.failed)}; '{registry.CHAMPION}' stays on {kept}"

@@ -121,7 +121,10 @@ def read_months(months: list[int], root: str | Path = BATCH_DIR) -> pd.DataFrame
     for month in months:
         path = batch_path(month, root)
         if not path.is_file():
-            raise FileNotFoundError(f"batch {path} is missing: run `mlops-lab ingest` first")
+            raise FileNotFoundError(
+                f"batch {path} is missing: run `mlops-lab ingest` first "
+                "(and keep the split within ingest.landed_through)"
+            )
         frames.append(pd.read_parquet(path))
     return pd.concat(frames, ignore_index=True)
 
@@ -137,6 +140,12 @@ def run(
 ) -> IngestResult:
     flights, weather = load_raw()
     df = build(flights, weather, cancelled=params.cancelled)
+    if not 1 <= params.landed_through <= 12:
+        raise ValueError(
+            f"ingest.landed_through must be a month, 1-12, not {params.landed_through}"
+        )
+    # Level 2's replay: the months after landed_through have not happened yet
+    df = df[df["month"] <= params.landed_through].reset_index(drop=True)
     report = summarize(df)
     paths = write_batches(df, out_dir)
     if params.inject_fault != "none":

@@ -50,7 +50,20 @@ def stage_env(settings: Settings) -> dict[str, str]:
     return env
 
 
-def _dvc(settings: Settings, *args: str, capture: bool = False) -> subprocess.CompletedProcess:
+def _dvc(
+    settings: Settings, *args: str, capture: bool = False, log: Path | None = None
+) -> subprocess.CompletedProcess:
+    if log is not None:  # the stages' output goes to a file (the Level 2 loop keeps it there)
+        log.parent.mkdir(parents=True, exist_ok=True)
+        with log.open("a") as out:
+            return subprocess.run(
+                [sys.executable, "-m", "dvc", *args],
+                cwd=settings.project,
+                env=stage_env(settings),
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                text=True,
+            )
     return subprocess.run(
         [sys.executable, "-m", "dvc", *args],
         cwd=settings.project,
@@ -135,9 +148,13 @@ class PipelineResult:
 
 
 def run_pipeline(
-    settings: Settings, overrides: list[str] | None = None, force: bool = False
+    settings: Settings,
+    overrides: list[str] | None = None,
+    force: bool = False,
+    log: Path | None = None,
 ) -> PipelineResult:
-    """Run dvc repro in the workspace project; on success push to the remote and commit."""
+    """Run dvc repro in the workspace project; on success push to the remote and commit.
+    ``log``: append the stages' output to this file instead of the terminal."""
     project = init_workspace(settings)
     if overrides:
         write_overrides(project / "params.yaml", overrides)
@@ -148,7 +165,7 @@ def run_pipeline(
         if (project / "reports/gate.json").exists()
         else None
     )
-    proc = _dvc(settings, "repro", *(["--force"] if force else []))
+    proc = _dvc(settings, "repro", *(["--force"] if force else []), log=log)
     seconds = time.perf_counter() - started
     if proc.returncode:
         failed = _failed_stage(project)

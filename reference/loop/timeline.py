@@ -1,0 +1,146 @@
+"""The loop's run as a timeline: a table of decisions for the terminal, a plot for the eyes.
+
+mlops-lab timeline            # after `mlops-lab loop`: prints the events, writes timeline.png
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from pathlib import Path
+
+from reference.loop.state import EventLog
+
+# the decisions worth a line on the plot, and their colours
+MARKS = {
+    "retrain": "tab:blue",
+    "retrain-stopped": "tab:gray",
+    "gate-reject": "tab:gray",
+    "shadow": "tab:purple",
+    "canary": "tab:orange",
+    "promote": "tab:green",
+    "rollback": "tab:red",
+    "incident": "black",
+}
+
+
+def table(events: list[dict], title: str = "Level 2 timeline"):
+    """A rich Table of the decisions (checks with no trigger left out)."""
+    from rich.table import Table
+
+    t = Table(title=title, show_lines=False)
+    for col in ("day", "event", "version", "why"):
+        t.add_column(col, overflow="fold")
+    for e in events:
+        if e["kind"] in ("canary-wait",):
+            continue
+        if e["kind"] == "check" and e["reasons"][:1] == [
+            "no trigger: data, quality and schedule within policy"
+        ]:
+            continue
+        style = {"promote": "green", "rollback": "red", "incident": "bold"}.get(e["kind"], "")
+        t.add_row(
+            e["day"] or "-",
+            f"[{style}]{e['kind']}[/]" if style else e["kind"],
+            f"v{e['version']}" if e["version"] else "",
+            "; ".join(e["reasons"]),
+        )
+    return t
+
+
+def _days(path: Path) -> list[dict]:
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def plot(loop_dir: Path, out: Path | None = None) -> Path:
+    """Drift share and live AUC at each check, the canary's AUC against the champion's, the
+    rollout phases as bands and every decision as a line. Returns the PNG's path."""
+    import matplotlib
+
+    matplotlib.use("Agg")  # no screen needed (CI, SSH); a notebook shows the PNG
+    import matplotlib.pyplot as plt
+
+    events = EventLog(loop_dir / "events.jsonl").read()
+    days = _days(loop_dir / "days.jsonl")
+    out = out or loop_dir / "timeline.png"
+    fig, (ax1, ax2) = plt.subplots(2, 1, figsize=(11, 6), sharex=True)
+
+    def when(e):
+        return dt.date.fromisoformat(e["day"])
+
+    checks = [e for e in events if e["kind"] == "check" and e["day"]]
+    if checks:
+        ax1.plot(
+            [when(e) for e in checks],
+            [e["metrics"].get("drift_share") for e in checks],
+            "o-",
+            label="drift share (recent traffic vs the champion's training data)",
+        )
+    ax1.set_ylabel("drift share")
+    ax1.set_ylim(0, 1.05)
+    canary = [e for e in events if e["kind"] in ("canary-wait", "promote", "rollback") and e["day"]]
+    live = [e for e in checks if e["metrics"].get("live_auc") is not None]
+    if live:
+        ax2.plot(
+            [when(e) for e in live],
+            [e["metrics"]["live_auc"] for e in live],
+            "o-",
+            color="tab:blue",
+            label="champion, live AUC (labels landed)",
+        )
+    with_auc = [e for e in canary if e["metrics"].get("candidate_auc") is not None]
+    if with_auc:
+        ax2.plot(
+            [when(e) for e in with_auc],
+            [e["metrics"]["candidate_auc"] for e in with_auc],
+            "s-",
+            color="tab:orange",
+            label="candidate on its canary rows",
+        )
+        ax2.plot(
+            [when(e) for e in with_auc],
+            [e["metrics"]["champion_auc"] for e in with_auc],
+            "s--",
+            color="tab:blue",
+            alpha=0.6,
+            label="champion on the same rows",
+        )
+    ax2.set_ylabel("AUC")
+    for ax in (ax1, ax2):
+        for d in days:
+            if d["phase"] in ("shadow", "canary"):
+                day = dt.date.fromisoformat(d["day"])
+                ax.axvspan(
+                    day,
+                    day + dt.timedelta(1),
+                    color="tab:purple" if d["phase"] == "shadow" else "tab:orange",
+                    alpha=0.12,
+                    lw=0,
+                )
+        for e in events:
+            if e["kind"] in MARKS and e["day"]:
+                ax.axvline(when(e), color=MARKS[e["kind"]], lw=1, alpha=0.8)
+    for e in events:
+        if e["kind"] in MARKS and e["day"]:
+            label = e["kind"] + (f" v{e['version']}" if e["version"] else "")
+            ax1.annotate(
+                label,
+                (when(e), 1.0),
+                rotation=90,
+                fontsize=7,
+                va="top",
+                ha="right",
+                color=MARKS[e["kind"]],
+            )
+    ax1.legend(loc="lower left", fontsize=8)
+    if live or with_auc:
+        ax2.legend(loc="lower left", fontsize=8)
+    ax1.set_title("Level 2: checks, retraining, shadow (purple), canary (orange), decisions")
+    fig.autofmt_xdate()
+    fig.tight_layout()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out, dpi=100)
+    plt.close(fig)
+    return out

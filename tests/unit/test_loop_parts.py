@@ -1,0 +1,133 @@
+"""The Level 2 parts that need no server: router config and split, the replay's clock and late
+labels, the persisted state."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from reference.loop.router import RouterConfig, goes_to_candidate, scores_of
+from reference.loop.state import EventLog, LoopState
+from reference.loop.traffic import Ledger, Traffic, instances, landed_month, scenario
+
+BASE = RouterConfig.from_dict({"champion": {"url": "http://127.0.0.1:1", "version": "1"}})
+CAND = {"url": "http://127.0.0.1:2", "version": "2"}
+
+
+@pytest.mark.parametrize(
+    "values,message",
+    [
+        ({"mode": "canary"}, "needs a candidate"),
+        ({"mode": "mirror", "candidate": CAND}, "mode must be one of"),
+        ({"percent": 120, "candidate": CAND, "mode": "canary"}, "within 0-100"),
+        ({"percent": "ten"}, "must be numbers"),
+        ({"candidate": {"url": "127.0.0.1:2"}}, "candidate must be"),
+        ({"champion": None}, "champion is required"),
+        ({"canary": 10}, "unknown config key"),
+        ({"timeout_s": 0}, "timeout_s"),
+    ],
+)
+def test_router_config_refuses_mistakes_with_a_reason(values, message):
+    with pytest.raises(ValueError, match=message):
+        RouterConfig.from_dict(values, BASE)
+
+
+def test_router_config_merges_a_partial_update():
+    cfg = RouterConfig.from_dict({"mode": "canary", "percent": 25, "candidate": CAND}, BASE)
+    assert cfg.champion.version == "1" and cfg.candidate.url == CAND["url"] and cfg.percent == 25
+    back = RouterConfig.from_dict({"mode": "off", "candidate": None}, cfg)
+    assert back.candidate is None and back.champion == cfg.champion
+
+
+def test_canary_split_is_sticky_and_close_to_the_percent():
+    ids = [f"2013-09-01-{i:04d}" for i in range(20_000)]
+    share = np.mean([goes_to_candidate(i, 25) for i in ids])
+    assert 0.23 < share < 0.27
+    assert all(goes_to_candidate(i, 25) == goes_to_candidate(i, 25) for i in ids[:100])
+    assert not any(goes_to_candidate(i, 0) for i in ids[:1000])
+    assert all(goes_to_candidate(i, 100) for i in ids[:1000])
+
+
+def test_scores_of_v1_and_v2_answers():
+    v1 = {"predictions": [{"probability": 0.2, "label": 0}, {"probability": 0.7, "label": 1}]}
+    v2 = {"outputs": [{"name": "label", "data": [0]}, {"name": "probability", "data": [0.3]}]}
+    assert scores_of(json.dumps(v1).encode()) == [0.2, 0.7]
+    assert scores_of(json.dumps(v2).encode()) == [0.3]
+    assert scores_of(b"not json") is None and scores_of(b'{"error": "x"}') is None
+
+
+@pytest.mark.parametrize(
+    "day,delay,month",
+    [
+        # at the end of the day: July 31's outcomes are known at the end of Aug 1 with delay 1
+        ("2013-07-31", 1, 6),
+        ("2013-07-31", 0, 7),
+        ("2013-08-01", 1, 7),
+        ("2013-08-31", 1, 7),
+        ("2013-09-01", 1, 8),
+        ("2013-01-15", 1, 0),
+    ],
+)
+def test_landed_month(day, delay, month):
+    assert landed_month(dt.date.fromisoformat(day), delay) == month
+
+
+def _flights():
+    sched = pd.to_datetime(["2013-07-01 08:00", "2013-07-01 09:00", "2013-07-02 08:00"])
+    return pd.DataFrame(
+        {
+            "row_id": [10, 11, 12],
+            "sched_dep": sched,
+            "temp": [80.0, 81.0, 82.0],
+            "dewp": [60.0, 61.0, 62.0],
+            "carrier": ["UA", "AA", "B6"],
+            "delayed": [1.0, np.nan, 0.0],
+            "arr_delay": [30.0, np.nan, 0.0],
+        }
+    )
+
+
+def test_labels_arrive_late_and_cancelled_flights_never():
+    t = Traffic(_flights(), scenario("natural"))
+    ids = np.array([10, 11, 12])
+    assert np.isnan(t.labels(ids, dt.date(2013, 7, 1), 1)).all()  # nothing landed yet
+    on_2nd = t.labels(ids, dt.date(2013, 7, 2), 1)
+    assert on_2nd[0] == 1.0 and np.isnan(on_2nd[1]) and np.isnan(on_2nd[2])
+    assert t.labels(ids, dt.date(2013, 7, 3), 1)[2] == 0.0
+
+
+def test_traffic_faults_start_on_their_day_and_the_label_is_never_sent():
+    t = Traffic(
+        _flights(),
+        scenario("rename-column").__class__(
+            "x", "", traffic_fault="rename_column", fault_from="2013-07-02"
+        ),
+    )
+    before, after = t.frame(dt.date(2013, 7, 1)), t.frame(dt.date(2013, 7, 2))
+    assert "temp" in before and "temp" not in after and "temperature" in after
+    sent = instances(before)
+    assert sent[0]["temp"] == 80.0 and "delayed" not in sent[0] and "arr_delay" not in sent[0]
+    assert t.frame(dt.date(2013, 7, 5)).empty
+
+
+def test_unknown_scenario_names_the_known_ones():
+    with pytest.raises(ValueError, match="natural, bad-challenger"):
+        scenario("chaos-monkey")
+
+
+def test_state_round_trips_and_ledger_and_events_append(tmp_path):
+    st = LoopState(day="2013-08-05", phase="canary", candidate={"version": "2"})
+    st.decided["1"] = "promoted"
+    st.save(tmp_path / "state.json")
+    back = LoopState.load(tmp_path / "state.json")
+    assert back == st and not (tmp_path / "state.tmp").exists()
+    ledger = Ledger(tmp_path / "ledger.jsonl")
+    ledger.add([("r1", "2013-08-05", [1, 2])])
+    assert Ledger(tmp_path / "ledger.jsonl").rows == {"r1": ("2013-08-05", [1, 2])}
+    log = EventLog(tmp_path / "events.jsonl")
+    log.append("2013-08-05", "promote", ["better"], "2", auc=np.float64(0.7))
+    assert log.read()[0]["metrics"]["auc"] == 0.7 and log.read()[0]["version"] == "2"

@@ -1,0 +1,202 @@
+"""The Level 2 rules, table-driven: each row is a situation and the decision the policy must take."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from reference.config import RetrainParams, RolloutParams
+from reference.loop import policy
+from reference.loop.policy import PASS, PROMOTE, RETRAIN, ROLLBACK, WAIT, Health, Paired
+
+R = (
+    RetrainParams()
+)  # drift_share 0.5, quality_drop 0.03, min_labelled 2000, cooldown 14, schedule 60
+
+RETRAIN_CASES = [
+    # (id, health, expected action, a phrase the reasons must hold)
+    (
+        "calm",
+        Health(0.1, live_auc=0.70, labelled=5000, champion_auc=0.70, new_month_landed=True),
+        WAIT,
+        "no trigger",
+    ),
+    ("drift", Health(0.6, ("temp",), new_month_landed=True), RETRAIN, "drift share 0.60"),
+    ("drift-at-threshold", Health(0.5, new_month_landed=True), RETRAIN, "drift share 0.50"),
+    ("drift-no-new-data", Health(0.6, new_month_landed=False), WAIT, "waiting for labels"),
+    (
+        "drift-in-cooldown",
+        Health(0.6, days_since_retrain=5, new_month_landed=True),
+        WAIT,
+        "cooldown",
+    ),
+    (
+        "drift-after-cooldown",
+        Health(0.6, days_since_retrain=14, new_month_landed=True),
+        RETRAIN,
+        "drift",
+    ),
+    (
+        "quality-drop",
+        Health(0.1, live_auc=0.64, labelled=3000, champion_auc=0.70, new_month_landed=True),
+        RETRAIN,
+        "live AUC 0.640",
+    ),
+    (
+        "quality-drop-few-labels",
+        Health(0.1, live_auc=0.60, labelled=500, champion_auc=0.70, new_month_landed=True),
+        WAIT,
+        "no trigger",
+    ),
+    (
+        "quality-small-dip",
+        Health(0.1, live_auc=0.68, labelled=3000, champion_auc=0.70, new_month_landed=True),
+        WAIT,
+        "no trigger",
+    ),
+    (
+        "schedule",
+        Health(0.1, champion_data_age_days=61, new_month_landed=True),
+        RETRAIN,
+        "schedule",
+    ),
+    (
+        "schedule-not-yet",
+        Health(0.1, champion_data_age_days=59, new_month_landed=True),
+        WAIT,
+        "no trigger",
+    ),
+    ("no-measurement", Health(None, new_month_landed=True), WAIT, "no trigger"),
+]
+
+
+@pytest.mark.parametrize(
+    "health,expected,phrase", [c[1:] for c in RETRAIN_CASES], ids=[c[0] for c in RETRAIN_CASES]
+)
+def test_retrain_decision(health, expected, phrase):
+    verdict = policy.retrain_decision(health, R)
+    assert verdict.action == expected, verdict.reasons
+    assert any(phrase in r for r in verdict.reasons), verdict.reasons
+
+
+def test_training_split_never_reaches_into_the_future():
+    split = policy.training_split(8)
+    assert split["split.train_end"] == 6 and split["ingest.landed_through"] == 8
+    # the gate's holdout is the newest landed month, and nothing after it
+    assert (
+        split["split.train_end"] + split["split.valid_months"] + split["split.holdout_months"] == 8
+    )
+    with pytest.raises(ValueError, match="three landed months"):
+        policy.training_split(2)
+
+
+P = RolloutParams()
+RNG = np.random.default_rng(0)
+CHAMP = RNG.beta(2, 6, 4000)  # scores around 0.25, like the champion's
+
+
+def paired(requests=200, errors=0, lat=(5.0, 6.0), cand=None, labels=None):
+    cand = CHAMP + RNG.normal(0, 0.01, len(CHAMP)) if cand is None else cand
+    return Paired(requests, errors, lat[0], lat[1], CHAMP, np.clip(cand, 0, 1), labels)
+
+
+SHADOW_CASES = [
+    ("healthy", paired(), PASS, "shadow passed"),
+    ("too-early", paired(requests=10), WAIT, "10/40"),
+    ("errors", paired(errors=5), ROLLBACK, "candidate errors 5/200"),
+    ("one-error-too-early", paired(requests=10, errors=1), ROLLBACK, "candidate errors"),
+    ("slow", paired(lat=(5.0, 20.0)), ROLLBACK, "4.0x"),
+    ("constant-score", paired(cand=np.full(len(CHAMP), 0.27)), ROLLBACK, "collapsed"),
+    ("another-kind", paired(cand=1 - CHAMP), ROLLBACK, "KS"),
+    ("better-calibrated-is-fine", paired(cand=np.clip(CHAMP * 0.6, 0, 1)), PASS, "shadow passed"),
+]
+
+
+@pytest.mark.parametrize(
+    "evidence,expected,phrase", [c[1:] for c in SHADOW_CASES], ids=[c[0] for c in SHADOW_CASES]
+)
+def test_shadow_verdict(evidence, expected, phrase):
+    verdict = policy.shadow_verdict(evidence, P)
+    assert verdict.action == expected, verdict.reasons
+    assert any(phrase in r for r in verdict.reasons), verdict.reasons
+
+
+def _labels_for(scores, known=1.0, seed=1):
+    """Outcomes drawn from the scores themselves: a model that knows them is calibrated."""
+    rng = np.random.default_rng(seed)
+    y = (rng.random(len(scores)) < scores).astype(float)
+    y[rng.random(len(scores)) >= known] = np.nan
+    return y
+
+
+def test_canary_promotes_a_candidate_that_is_not_worse():
+    truth = CHAMP
+    verdict = policy.canary_verdict(
+        paired(cand=truth + RNG.normal(0, 0.005, len(truth)), labels=_labels_for(truth)), P, days=3
+    )
+    assert verdict.action == PROMOTE, verdict.reasons
+    assert "not worse on live labels" in verdict.reasons[0] and "DeLong" in verdict.reasons[0]
+    assert verdict.metrics["p_value"] >= P.alpha
+
+
+def test_canary_rolls_back_a_candidate_worse_on_live_labels():
+    # the candidate's scores carry less of the truth: same distribution, shuffled rows
+    worse = RNG.permutation(CHAMP)
+    verdict = policy.canary_verdict(paired(cand=worse, labels=_labels_for(CHAMP)), P, days=3)
+    assert verdict.action == ROLLBACK, verdict.reasons
+    assert "worse on live labels" in verdict.reasons[0]
+    assert verdict.metrics["p_value"] < P.alpha
+    assert verdict.metrics["candidate_auc"] < verdict.metrics["champion_auc"]
+
+
+def test_canary_waits_for_labels_then_gives_up():
+    few = _labels_for(CHAMP, known=0.1)  # ~400 labelled rows < canary_min_labelled
+    assert policy.canary_verdict(paired(labels=few), P, days=2).action == WAIT
+    late = policy.canary_verdict(paired(labels=few), P, days=P.canary_max_days)
+    assert late.action == ROLLBACK and "no verdict" in late.reasons[0]
+
+
+@pytest.mark.parametrize(
+    "evidence,phrase",
+    [
+        (paired(errors=3), "candidate errors"),
+        (paired(lat=(5.0, 50.0)), "p95"),
+        (paired(cand=np.full(len(CHAMP), 0.27)), "collapsed"),
+    ],
+    ids=["errors", "latency", "distribution"],
+)
+def test_canary_rolls_back_at_once_on_errors_latency_or_distribution(evidence, phrase):
+    verdict = policy.canary_verdict(evidence, P, days=0)  # no labels needed for these
+    assert verdict.action == ROLLBACK
+    assert any(phrase in r for r in verdict.reasons), verdict.reasons
+
+
+def test_ks_distance():
+    a = np.linspace(0, 1, 1000)
+    assert policy.ks_distance(a, a) == 0.0
+    assert policy.ks_distance(a, a + 2) == 1.0
+    assert 0.45 < policy.ks_distance(a, a + 0.5) < 0.55
+
+
+def test_delong_matches_the_aucs_and_is_one_sided():
+    from reference.metrics import roc_auc
+
+    y = _labels_for(CHAMP)
+    known = ~np.isnan(y)
+    y, champ = y[known], CHAMP[known]
+    worse = np.where(RNG.random(len(champ)) < 0.5, RNG.permutation(champ), champ)
+    diff, p = policy.delong_test(y, worse, champ)
+    assert diff == pytest.approx(roc_auc(y, worse) - roc_auc(y, champ), abs=1e-9)
+    assert diff < 0 and p < 0.01  # worse, and the test says so
+    diff, p = policy.delong_test(y, champ, worse)
+    assert diff > 0 and p > 0.99  # better: no evidence at all that it is worse
+    assert policy.delong_test(y, champ, champ) == (0.0, 1.0)  # identical: nothing to act on
+
+
+def test_a_better_ranking_is_not_rolled_back_for_its_calibration():
+    """The September case: the candidate ranks better but its scores sit higher."""
+    y = _labels_for(CHAMP)
+    shifted = np.clip(CHAMP + 0.15, 0, 1)  # same ranking, worse calibration
+    verdict = policy.canary_verdict(paired(cand=shifted, labels=y), P, days=3)
+    assert verdict.action == PROMOTE, verdict.reasons
+    assert verdict.metrics["log_loss_diff"] > 0  # log loss alone would have rolled it back
