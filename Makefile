@@ -71,6 +71,7 @@ lock: ## regenerate the lock (constraints.txt, environment.yml) from pyproject's
 bench: setup ## benchmarks (not tests): results go to docs/benchmarks.md
 	$(BIN)/python bench/pipeline.py --write docs/benchmarks.md
 	$(BIN)/python bench/serving.py --write docs/benchmarks.md
+	$(BIN)/python bench/loop.py --write docs/benchmarks.md
 
 doctor: setup ## check the tools this lab uses and say how to install what is missing
 	$(BIN)/mlops-lab doctor

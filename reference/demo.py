@@ -10,8 +10,8 @@
    readiness stay green; the score distribution and the alert rules catch it.
 6. Level 2, by itself: a champion trained on January-May meets the late summer; drift triggers a
    retrain once August's labels land; the gate; a shadow; a canary; promoted on live labels.
-7. Level 2: the next challenger passes the gate and the shadow but is served with a skew; the
-   canary's live labels show it is worse; rolled back automatically. The timeline is printed.
+7. Level 2 again, from the same start: this time the challenger passes the gate and the shadow but
+   is served with a skew; the canary's live labels show it is worse; rolled back by itself.
 """
 
 from __future__ import annotations
@@ -99,19 +99,23 @@ def run_demo(
 
 
 def run_level2(ws: Settings) -> None:
-    """Steps 6 and 7: the two Level 2 stories, in a workspace of their own (``<demo>/level2``)."""
+    """Steps 6 and 7: the two Level 2 stories (``<demo>/level2``, ``<demo>/level2-rollback``)."""
     from rich.console import Console
 
     from reference.loop.controller import Controller, loop_settings
     from reference.loop.timeline import plot, table
 
-    level2 = loop_settings(ws)
-    _banner("6/7  Level 2: drift -> retrain -> gate -> shadow -> canary -> promote, by itself")
-    print(f"workspace {level2.workspace}; every decision goes to {level2.workspace / 'loop'}")
-    Controller(level2, "natural").run()
-    _banner("7/7  Level 2: a worse challenger -> canary -> automated rollback")
-    controller = Controller(level2, "bad-challenger")
-    controller.run()
-    Console(width=140).print(table(controller.events.read()))
-    print(f"timeline plot: {plot(controller.dir)}")
+    console = Console(width=140)
+    for step, name, scenario in (
+        ("6/7  Level 2: drift -> retrain -> gate -> shadow -> canary -> promote, by itself", "level2", "natural"),
+        ("7/7  Level 2: the same month, a challenger served with a skew -> canary -> automated rollback", "level2-rollback", "bad-challenger"),
+    ):  # fmt: skip
+        # each story in a workspace of its own: the same champion, the same retrain, one difference
+        level2 = loop_settings(ws, name)
+        _banner(step)
+        print(f"workspace {level2.workspace}; every decision goes to {level2.workspace / 'loop'}")
+        controller = Controller(level2, scenario)
+        controller.run()
+        console.print(table(controller.events.read(), f"Level 2 timeline: {scenario}"))
+        print(f"timeline plot: {plot(controller.dir)}")
     print("Rerun either story: `mlops-lab loop --fresh --scenario natural` (or bad-challenger).")

@@ -60,9 +60,9 @@ def loop_overrides(params) -> list[str]:
     ]
 
 
-def loop_settings(settings: Settings) -> Settings:
+def loop_settings(settings: Settings, name: str = "level2") -> Settings:
     """Level 2 runs in a workspace of its own (``<workspace>/level2``), like the demo."""
-    ws = settings.workspace / "level2"
+    ws = settings.workspace / name
     tracking = settings.tracking_uri
     if tracking.startswith("sqlite:///") and str(settings.workspace) in tracking:
         tracking = f"sqlite:///{ws / 'mlflow' / 'mlflow.db'}"
@@ -550,10 +550,12 @@ class Controller:
                 continue
             if mode and (rec["mode"] != mode or rec.get("candidate") is None):
                 continue  # evidence of a rollout: requests both models were asked
-            requests += 1
             k = rec["champion"] or {}
             if k.get("code") and 400 <= k["code"] < 500:
-                rejected += 1
+                rejected += 1  # the sender's mistake, not evidence about either model
+                if mode:
+                    continue
+            requests += 1
             if mode:
                 c = rec.get("candidate") or {}
                 if c.get("code") != 200 and not (c.get("code") and 400 <= c["code"] < 500):

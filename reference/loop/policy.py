@@ -159,9 +159,14 @@ def shadow_verdict(s: Paired, p: RolloutParams) -> Verdict:
         metrics |= _distribution(s, p, failures)
     if failures:
         return Verdict(ROLLBACK, tuple(failures), metrics)
-    if s.requests < p.shadow_min_requests:
+    if s.requests < p.shadow_min_requests or "spread_ratio" not in metrics:
         return Verdict(
-            WAIT, (f"shadow: {s.requests}/{p.shadow_min_requests} requests so far",), metrics
+            WAIT,
+            (
+                f"shadow: {s.requests}/{p.shadow_min_requests} requests, "
+                f"{len(s.candidate_scores)} scored rows so far",
+            ),
+            metrics,
         )
     return Verdict(
         PASS,

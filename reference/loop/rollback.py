@@ -134,7 +134,9 @@ def rollback_data(settings: Settings, to: str | None = None, retrain: bool = Tru
     _git(settings, "commit", "-q", "--allow-empty", "-m", f"rollback: data and params of {commit}")
     retrained = None
     if retrain:
-        result = run_pipeline(settings, force=True)
+        # the retrain registers a challenger; the alias stays where the model rollback (or the
+        # champion) has it: a data rollback does not promote by itself
+        result = run_pipeline(settings, ["gate.auto_promote=false"], force=True)
         if not result.ok:
             raise RuntimeError(f"the retrain from {commit} stopped at {result.failed_stage}")
         retrained = str(result.gate["candidate_version"]) if result.gate else None

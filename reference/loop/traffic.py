@@ -47,10 +47,10 @@ SCENARIOS: dict[str, Scenario] = {
         ),
         Scenario(
             "bad-challenger",
-            "the next candidate passes the gate but its server reads the categories with the "
-            "vocabulary out of order (training/serving skew): close to the champion's answers, "
-            "worse on live labels",
-            candidate_fault="shuffled-vocab",
+            "the next candidate passes the gate, but its container runs on another time zone and "
+            "reads a 5 pm departure as 5 am (training/serving skew): plausible scores that pass "
+            "the shadow, worse on live labels",
+            candidate_fault="wrong-timezone",
         ),
         Scenario(
             "broken-model",
@@ -69,22 +69,22 @@ SCENARIOS: dict[str, Scenario] = {
         ),
         Scenario(
             "celsius",
-            "from June 15 an upstream system sends temperatures in Celsius, in traffic and data",
+            "from August 15 an upstream system sends temperatures in Celsius, in traffic and data",
             traffic_fault="celsius",
-            fault_from="2013-06-15",
+            fault_from="2013-08-15",
             data_fault=True,
         ),
         Scenario(
             "rename-column",
-            "from June 15 an upstream system renames temp to temperature",
+            "from August 15 an upstream system renames temp to temperature",
             traffic_fault="rename_column",
-            fault_from="2013-06-15",
+            fault_from="2013-08-15",
         ),
         Scenario(
             "new-carrier",
-            "from June 15 a new carrier code appears in traffic",
+            "from August 15 a new carrier code appears in traffic",
             traffic_fault="new_carrier",
-            fault_from="2013-06-15",
+            fault_from="2013-08-15",
         ),
     )
 }

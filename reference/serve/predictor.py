@@ -194,4 +194,16 @@ def _with_fault(bundle, fault: str):
         vocab = {k: list(reversed(v)) for k, v in bundle.transform.vocab.items()}
         bundle.transform = replace(bundle.transform, vocab=vocab)
         return bundle
-    raise ValueError(f"unknown fault {fault!r}: use none, constant or shuffled-vocab")
+    if fault == "wrong-timezone":
+        # a container whose clock is set to another zone (TZ=Asia/Singapore: 12 hours ahead of
+        # New York in summer) re-derives the departure hour: a 5 pm flight reads as 5 am.
+        # Healthy, plausible scores, ranked by the wrong hour.
+        from dataclasses import replace
+
+        vocab = dict(bundle.transform.vocab)
+        vocab["hour"] = [str((int(h) - 12) % 24) for h in vocab["hour"]]
+        bundle.transform = replace(bundle.transform, vocab=vocab)
+        return bundle
+    raise ValueError(
+        f"unknown fault {fault!r}: use none, constant, shuffled-vocab or wrong-timezone"
+    )

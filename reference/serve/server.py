@@ -64,7 +64,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--fault",
         default="none",
-        choices=["none", "constant", "shuffled-vocab"],
+        choices=["none", "constant", "shuffled-vocab", "wrong-timezone"],
         help="drill: serve a silently broken model (answers 200 with garbage)",
     )
     return p

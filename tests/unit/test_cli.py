@@ -28,6 +28,10 @@ COMMANDS = [
     "serve",
     "predict",
     "watch",
+    "loop",
+    "timeline",
+    "rollback",
+    "deploy",
 ]
 
 
@@ -75,3 +79,31 @@ def test_init_creates_a_git_and_dvc_project(tmp_path):
     assert "pipeline definition" in log
     again = CliRunner().invoke(app, ["--workspace", str(tmp_path / "ws"), "init"])  # idempotent
     assert again.exit_code == 0
+
+
+@pytest.mark.parametrize(
+    "args,message",
+    [
+        (
+            ["loop", "--scenario", "chaos"],
+            "unknown scenario 'chaos'; one of: natural, bad-challenger",
+        ),
+        (["timeline"], "no Level 2 run in"),
+        (["rollback", "model"], "there is no champion to roll back"),
+    ],
+    ids=["unknown-scenario", "timeline-before-a-run", "rollback-without-champion"],
+)
+def test_level2_mistakes_are_messages_not_tracebacks(tmp_path, monkeypatch, args, message):
+    monkeypatch.setenv("MLOPS_LAB_WORKSPACE", str(tmp_path / "ws"))
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code in (1, 2), result.output
+    assert message in result.output, result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+
+
+def test_rollback_lists_the_three_kinds():
+    result = CliRunner().invoke(app, ["rollback", "--help"])
+    assert result.exit_code == 0
+    for kind in ("model", "data", "both"):
+        assert kind in result.output

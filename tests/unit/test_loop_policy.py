@@ -102,7 +102,8 @@ def paired(requests=200, errors=0, lat=(5.0, 6.0), cand=None, labels=None):
 
 SHADOW_CASES = [
     ("healthy", paired(), PASS, "shadow passed"),
-    ("too-early", paired(requests=10), WAIT, "10/40"),
+    ("too-early", paired(requests=10), WAIT, "10/40 requests"),
+    ("no-scored-rows", paired(cand=np.array([])), WAIT, "0 scored rows"),
     ("errors", paired(errors=5), ROLLBACK, "candidate errors 5/200"),
     ("one-error-too-early", paired(requests=10, errors=1), ROLLBACK, "candidate errors"),
     ("slow", paired(lat=(5.0, 20.0)), ROLLBACK, "4.0x"),
