@@ -34,7 +34,15 @@ def client(settings: Settings):
         Path(settings.tracking_uri.removeprefix("sqlite:///")).parent.mkdir(
             parents=True, exist_ok=True
         )
+    # MLflow's set_tracking_uri also exports MLFLOW_TRACKING_URI to os.environ; restore it, or
+    # the next get_settings() in this process (a second workspace, a notebook) would inherit
+    # this store instead of its own default
+    before = os.environ.get("MLFLOW_TRACKING_URI")
     mlflow.set_tracking_uri(settings.tracking_uri)
+    if before is None:
+        os.environ.pop("MLFLOW_TRACKING_URI", None)
+    else:
+        os.environ["MLFLOW_TRACKING_URI"] = before
     c = MlflowClient(tracking_uri=settings.tracking_uri)
     if c.get_experiment_by_name(settings.experiment) is None:
         # local store: artifacts in the workspace; a remote server decides for itself

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 
 import numpy as np
 import pandas as pd
@@ -131,3 +132,17 @@ def test_state_round_trips_and_ledger_and_events_append(tmp_path):
     log = EventLog(tmp_path / "events.jsonl")
     log.append("2013-08-05", "promote", ["better"], "2", auc=np.float64(0.7))
     assert log.read()[0]["metrics"]["auc"] == 0.7 and log.read()[0]["version"] == "2"
+
+
+def test_a_second_workspace_in_the_same_process_gets_its_own_store(tmp_path, monkeypatch):
+    """MLflow's set_tracking_uri exports MLFLOW_TRACKING_URI; registry.client must not leak it
+    (two Level 2 stories, a notebook with two workspaces)."""
+    from reference import registry
+    from reference.config import get_settings
+
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    first = get_settings(tmp_path / "one")
+    registry.client(first)
+    second = get_settings(tmp_path / "two")
+    assert str(tmp_path / "two") in second.tracking_uri
+    assert "MLFLOW_TRACKING_URI" not in os.environ
