@@ -135,7 +135,7 @@ class RolloutParams:
     max_error_rate: float = 0.01  # candidate answers that failed or timed out
     max_latency_ratio: float = 3.0  # candidate p95 / champion p95 on the same requests
     min_spread_ratio: float = 0.5  # std of the candidate's scores / the champion's (collapse)
-    max_score_ks: float = 0.6  # KS distance of the candidate's scores from the champion's
+    max_score_ks: float = 0.8  # KS distance of the candidate's scores from the champion's
     alpha: float = 0.05  # DeLong's paired test of live AUC: worse at this level -> roll back
     timeout_s: float = 2.0  # a candidate slower than this counts as failed (the champion answers)
 

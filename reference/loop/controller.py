@@ -400,7 +400,7 @@ class Controller:
         try:
             result = monitor.drift_report(reference, current)
             drift_share, drifted = result.drift_share, tuple(result.drifted_features)
-        except ValueError as e:  # a renamed column: the window cannot even be compared
+        except (KeyError, ValueError) as e:  # a renamed column: the window cannot be compared
             self.event(day, "incident", [f"the drift check could not run: {e}"])
         evidence = self._evidence(since_day=day - dt.timedelta(p.window_days - 1), as_of=day)
         y, scores = evidence["labels"], evidence["champion_scores"]
