@@ -112,7 +112,7 @@ class RetrainParams:
 
     check_every_days: int = 7  # how often drift and live quality are checked
     window_days: int = 7  # recent traffic judged at each check
-    drift_share: float = 0.5  # share of drifted features that triggers (monitor's methods)
+    drift_share: float = 0.4  # share of drifted features that triggers (monitor's methods)
     quality_drop: float = 0.03  # live AUC this far under the champion's gate AUC triggers
     min_labelled: int = 2000  # labelled rows before live quality counts
     cooldown_days: int = 14  # no retraining within this many days of the last one
@@ -128,6 +128,7 @@ class RolloutParams:
     """Level 2: shadow, then canary, then promote or roll back. See reference/loop/policy.py."""
 
     shadow_min_requests: int = 40
+    shadow_max_days: int = 5  # no verdict by then (e.g. every request refused): roll back
     canary_percent: float = 25.0
     canary_min_requests: int = 40
     canary_min_labelled: int = 1000

@@ -208,7 +208,8 @@ def run(params, settings: Settings, out: Path = OUT) -> Decision:
     if decision.promote and not params.gate.auto_promote:
         # Level 2: the candidate keeps `challenger`; shadow and canary on live traffic decide
         print(
-            f"gate passed: version {candidate_info['version']} goes to the rollout (shadow, canary)"
+            f"gate passed: version {candidate_info['version']} stays '{registry.CHALLENGER}' "
+            "(gate.auto_promote is false: a rollout or a person promotes it)"
         )
     elif decision.promote:
         c.set_registered_model_alias(

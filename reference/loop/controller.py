@@ -145,9 +145,8 @@ class Controller:
     def event(self, day, kind: str, reasons=(), version=None, **metrics) -> None:
         self.events.append(str(day) if day else None, kind, reasons, version, **metrics)
         who = f" v{version}" if version else ""
-        self.log(
-            f"[{day}] {kind}{who}: {'; '.join(reasons)}" if reasons else f"[{day}] {kind}{who}"
-        )
+        when = f"[{day}] " if day else ""
+        self.log(f"{when}{kind}{who}: {'; '.join(reasons)}" if reasons else f"{when}{kind}{who}")
 
     def _tag(self, version: str, tags: dict[str, str]) -> None:
         from reference import registry
@@ -607,7 +606,7 @@ class Controller:
             labels=e["labels"],
         )
         if st.phase == SHADOW:
-            verdict = policy.shadow_verdict(paired, p)
+            verdict = policy.shadow_verdict(paired, p, (day - day_of(st.phase_since_day)).days)
             if verdict.action == policy.PASS:
                 self.event(
                     day,

@@ -56,7 +56,7 @@ def retrain_decision(h: Health, p: RetrainParams) -> Verdict:
         triggers.append(f"drift share {h.drift_share:.2f} >= {p.drift_share}{moved}")
     if h.live_auc is not None and h.champion_auc is not None:
         if h.labelled < p.min_labelled:
-            pass  # too few labels: the AUC is noise (reported, not acted on)
+            pass  # too few labels: the AUC is noise (reported below, not acted on)
         elif h.live_auc <= h.champion_auc - p.quality_drop:
             triggers.append(
                 f"live AUC {h.live_auc:.3f} is {h.champion_auc - h.live_auc:.3f} under the "
@@ -73,7 +73,15 @@ def retrain_decision(h: Health, p: RetrainParams) -> Verdict:
         "champion_auc": h.champion_auc,
     }
     if not triggers:
-        return Verdict(WAIT, ("no trigger: data, quality and schedule within policy",), metrics)
+        notes = []
+        if h.live_auc is not None and h.labelled < p.min_labelled:
+            notes.append(
+                f"live AUC {h.live_auc:.3f} on {h.labelled} labels: too few to act on "
+                f"(min_labelled {p.min_labelled})"
+            )
+        return Verdict(
+            WAIT, ("no trigger: data, quality and schedule within policy", *notes), metrics
+        )
     if h.days_since_retrain is not None and h.days_since_retrain < p.cooldown_days:
         return Verdict(
             WAIT,
@@ -150,7 +158,7 @@ def _common(s: Paired, p: RolloutParams, min_requests: int, failures: list[str])
     }
 
 
-def shadow_verdict(s: Paired, p: RolloutParams) -> Verdict:
+def shadow_verdict(s: Paired, p: RolloutParams, days: int = 0) -> Verdict:
     """A shadow proves the candidate runs on live traffic: it answers, in time, with scores of
     the kind a model gives. Users never see its answers, so it cannot prove it is *better*."""
     failures: list[str] = []
@@ -160,6 +168,15 @@ def shadow_verdict(s: Paired, p: RolloutParams) -> Verdict:
     if failures:
         return Verdict(ROLLBACK, tuple(failures), metrics)
     if s.requests < p.shadow_min_requests or "spread_ratio" not in metrics:
+        if days >= p.shadow_max_days:
+            return Verdict(
+                ROLLBACK,
+                (
+                    f"no shadow verdict after {days} days ({s.requests}/{p.shadow_min_requests} "
+                    f"requests with two answers): the champion stays",
+                ),
+                metrics,
+            )
         return Verdict(
             WAIT,
             (

@@ -68,7 +68,9 @@ def plot(loop_dir: Path, out: Path | None = None) -> Path:
     fig, (ax1, ax2) = plt.subplots(2, 1, figsize=(11, 6), sharex=True)
 
     def when(e):
-        return dt.date.fromisoformat(e["day"])
+        # a decision is taken after its day's traffic: draw it at the end of that day, where
+        # the next day's phase band starts
+        return dt.date.fromisoformat(e["day"]) + dt.timedelta(1)
 
     checks = [e for e in events if e["kind"] == "check" and e["day"]]
     if checks:
@@ -122,18 +124,20 @@ def plot(loop_dir: Path, out: Path | None = None) -> Path:
         for e in events:
             if e["kind"] in MARKS and e["day"]:
                 ax.axvline(when(e), color=MARKS[e["kind"]], lw=1, alpha=0.8)
-    for e in events:
-        if e["kind"] in MARKS and e["day"]:
-            label = e["kind"] + (f" v{e['version']}" if e["version"] else "")
-            ax1.annotate(
-                label,
-                (when(e), 1.0),
-                rotation=90,
-                fontsize=7,
-                va="top",
-                ha="right",
-                color=MARKS[e["kind"]],
-            )
+    marked = [e for e in events if e["kind"] in MARKS and e["day"]]
+    for i, e in enumerate(marked):
+        label = e["kind"] + (f" v{e['version']}" if e["version"] else "")
+        # several decisions on one day: step the labels down instead of printing them on top
+        same_day = [m for m in marked[:i] if m["day"] == e["day"]]
+        ax1.annotate(
+            label,
+            (when(e), 1.0 - 0.3 * len(same_day)),
+            rotation=90,
+            fontsize=7,
+            va="top",
+            ha="right",
+            color=MARKS[e["kind"]],
+        )
     ax1.legend(loc="lower left", fontsize=8)
     if live or with_auc:
         ax2.legend(loc="lower left", fontsize=8)

@@ -22,7 +22,8 @@ RETRAIN_CASES = [
         "no trigger",
     ),
     ("drift", Health(0.6, ("temp",), new_month_landed=True), RETRAIN, "drift share 0.60"),
-    ("drift-at-threshold", Health(0.5, new_month_landed=True), RETRAIN, "drift share 0.50"),
+    ("drift-at-threshold", Health(0.4, new_month_landed=True), RETRAIN, "drift share 0.40"),
+    ("drift-under-threshold", Health(0.35, new_month_landed=True), WAIT, "no trigger"),
     ("drift-no-new-data", Health(0.6, new_month_landed=False), WAIT, "waiting for labels"),
     (
         "drift-in-cooldown",
@@ -201,3 +202,19 @@ def test_a_better_ranking_is_not_rolled_back_for_its_calibration():
     verdict = policy.canary_verdict(paired(cand=shifted, labels=y), P, days=3)
     assert verdict.action == PROMOTE, verdict.reasons
     assert verdict.metrics["log_loss_diff"] > 0  # log loss alone would have rolled it back
+
+
+def test_a_shadow_without_evidence_gives_up_after_its_deadline():
+    # every request refused (a renamed column upstream): no pair of answers to judge
+    empty = paired(requests=0, cand=np.array([]))
+    assert policy.shadow_verdict(empty, P, days=1).action == WAIT
+    late = policy.shadow_verdict(empty, P, days=P.shadow_max_days)
+    assert late.action == ROLLBACK and "no shadow verdict" in late.reasons[0]
+
+
+def test_too_few_labels_are_named_in_the_reasons():
+    verdict = policy.retrain_decision(
+        Health(0.1, live_auc=0.60, labelled=800, champion_auc=0.70, new_month_landed=True), R
+    )
+    assert verdict.action == WAIT
+    assert any("800 labels: too few to act on" in r for r in verdict.reasons)
