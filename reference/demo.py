@@ -53,7 +53,7 @@ def run_demo(
             ["split.train_end=6", "ingest.inject_fault=none"],
         ),
         (
-            "2/7  New data landed: train Jan-Aug, the challenger meets the champion on Oct-Dec",
+            "2/7  New data landed: train Jan-Aug, meet the champion on Oct-Dec",
             ["split.train_end=8"],
         ),
         (
@@ -84,7 +84,7 @@ def run_demo(
 
         _banner("4/7  Serve the champion, replay November as traffic, watch it both ways")
         render(watch(ws, month=11), "the champion on November's flights")
-        _banner("5/7  Drill: a deployment that answers 200 OK with garbage (a constant score)")
+        _banner("5/7  Drill: a deployment answers 200 OK with garbage (a constant score)")
         render(watch(ws, month=11, fault="constant"), "the same traffic, a silently broken model")
         print("The classic view is green in both; the prediction view is not. That is the point.")
     if level2:
@@ -107,8 +107,8 @@ def run_level2(ws: Settings) -> None:
 
     console = Console(width=140)
     for step, name, scenario in (
-        ("6/7  Level 2: drift -> retrain -> gate -> shadow -> canary -> promote, by itself", "level2", "natural"),
-        ("7/7  Level 2: the same month, a challenger served with a skew -> canary -> automated rollback", "level2-rollback", "bad-challenger"),
+        ("6/7  Level 2 by itself: drift -> retrain -> shadow -> canary -> promote", "level2", "natural"),
+        ("7/7  Level 2, same start: a skewed challenger -> canary -> rollback", "level2-rollback", "bad-challenger"),
     ):  # fmt: skip
         # each story in a workspace of its own: the same champion, the same retrain, one difference
         level2 = loop_settings(ws, name)
