@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import re
 import sys
 import tempfile
 import time
@@ -24,7 +23,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from _machine import machine  # noqa: E402  (bench/ is on sys.path when run as a script)
+from _machine import machine, write_section  # noqa: E402  (bench/ is on sys.path when run as a script)
 
 from reference.config import get_settings  # noqa: E402
 from reference.loop.controller import Controller, loop_settings  # noqa: E402
@@ -105,14 +104,7 @@ def main() -> int:
     text = "\n".join(rows)
     print(text)
     if args.write:
-        doc = args.write.read_text() if args.write.exists() else "# Benchmarks\n"
-        section = f"{START}\n{text}\n{END}"
-        doc = (
-            re.sub(re.escape(START) + ".*?" + re.escape(END), section, doc, flags=re.S)
-            if START in doc
-            else doc.rstrip() + "\n\n" + section + "\n"
-        )
-        args.write.write_text(doc)
+        write_section(args.write, START, END, text)
         print(f"wrote {args.write}")
     return 0
 

@@ -29,7 +29,6 @@ import asyncio
 import contextlib
 import json
 import os
-import re
 import signal
 import socket
 import statistics
@@ -43,7 +42,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 
-from _machine import machine  # bench/ is on sys.path when run as a script
+from _machine import machine, write_section  # bench/ is on sys.path when run as a script
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -901,21 +900,13 @@ def reading(results: dict, steps: dict, cpu: dict) -> list[str]:
     return out
 
 
-def write_section(path: Path, text: str) -> None:
-    doc = path.read_text() if path.exists() else "# Benchmarks\n"
-    section = f"{START}\n{text}\n{END}"
-    if START in doc:
-        doc = re.sub(re.escape(START) + ".*?" + re.escape(END), lambda _: section, doc, flags=re.S)
-    else:
-        intro = (
-            "## Serving (`bench/serving.py`)\n\n"
-            "Our KServe predictor against `mlflow models serve` (the scoring server people would "
-            "otherwise pick), serving the same registered model on the same machine in the same "
-            "run, with the in-process forward pass as the floor. `make bench` runs it with "
-            "`--write docs/benchmarks.md`.\n\n"
-        )
-        doc = doc.rstrip() + "\n\n" + intro + section + "\n"
-    path.write_text(doc)
+INTRO = (
+    "## Serving (`bench/serving.py`)\n\n"
+    "Our KServe predictor against `mlflow models serve` (the scoring server people would "
+    "otherwise pick), serving the same registered model on the same machine in the same "
+    "run, with the in-process forward pass as the floor. `make bench` runs it with "
+    "`--write docs/benchmarks.md`.\n\n"
+)
 
 
 # ------------------------------------------------------------------------------ main
@@ -1113,7 +1104,7 @@ def main(argv: list[str] | None = None) -> int:
     print(text)
     print(f"(benchmark took {time.perf_counter() - started:.0f} s)")
     if args.write:
-        write_section(args.write, text)
+        write_section(args.write, START, END, text, INTRO)
         print(f"wrote {args.write}")
     return 0
 
