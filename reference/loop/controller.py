@@ -279,7 +279,16 @@ class Controller:
         if not result.ok or registry.version_by_alias(self.settings, registry.CHAMPION) is None:
             raise RuntimeError(f"the bootstrap pipeline did not produce a champion ({result})")
         version = str(registry.version_by_alias(self.settings, registry.CHAMPION).version)
-        self.event(None, "bootstrap", [f"champion trained on months {split}"], version)
+        train_end = split["split.train_end"]
+        self.event(
+            None,
+            "bootstrap",
+            [
+                f"months 1-{landed} had landed: trained on 1-{train_end}, early stopping on "
+                f"{train_end + 1}, gated on {landed}; the champion"
+            ],
+            version,
+        )
 
     # ---------------------------------------------------------------------------------- run
     def run(
@@ -373,7 +382,14 @@ class Controller:
         verdict = policy.retrain_decision(health, p)
         triggered = verdict.action == policy.RETRAIN or len(verdict.reasons) > 1
         if due:
-            self.event(day, "check", verdict.reasons, st.champion["version"], **verdict.metrics)
+            self.event(
+                day,
+                "check",
+                verdict.reasons,
+                st.champion["version"],
+                drift_threshold=p.drift_share,
+                **verdict.metrics,
+            )
         st.pending = asdict(health) if triggered and verdict.action != policy.RETRAIN else None
         if verdict.action == policy.RETRAIN:
             self._retrain(day, landed, verdict.reasons)

@@ -138,7 +138,11 @@ def plot(loop_dir: Path, out: Path | None = None) -> Path:
             ha="right",
             color=MARKS[e["kind"]],
         )
-    ax1.legend(loc="lower left", fontsize=8)
+    level = next((e["metrics"].get("drift_threshold") for e in checks), None)
+    if level is not None:
+        ax1.axhline(level, color="tab:blue", ls=":", lw=1, label=f"retrain trigger ({level})")
+    if checks:
+        ax1.legend(loc="lower left", fontsize=8)
     if live or with_auc:
         ax2.legend(loc="lower left", fontsize=8)
     ax1.set_title("Level 2: checks, retraining, shadow (purple), canary (orange), decisions")
