@@ -166,6 +166,13 @@ def version_by_alias(settings: Settings, alias: str):
         return None
 
 
+def version_run(settings: Settings, version: str):
+    """The MLflow run behind a registered version: its metrics, params and tags (data.commit,
+    split.train, split.holdout) say what it was trained and judged on."""
+    c = client(settings)
+    return c.get_run(c.get_model_version(settings.model_name, str(version)).run_id)
+
+
 def download_bundle(settings: Settings, version: str, dest: Path, name: str | None = None) -> Path:
     """Fetch a registered version's bundle (weights, architecture, transform) from the registry."""
     import mlflow

@@ -123,6 +123,9 @@ class Controller:
         self.http = httpx.Client(timeout=30)
         self._traffic: Traffic | None = None
         self._params = None
+        self._router_lines: dict[str, dict] = {}
+        self._router_offset = 0
+        self._reference: tuple[tuple, object] | None = None  # (months, frame) of the drift check
 
     # -------------------------------------------------------------------------------- helpers
     @property
@@ -171,17 +174,17 @@ class Controller:
         from reference.serve.client import free_port, get_status
 
         port = free_port()
-        log = (self.dir / "router.log").open("ab")
         champion = self.state.champion
-        proc = subprocess.Popen(
-            [
-                sys.executable, "-m", "reference.loop.router",
-                "--champion", champion["url"], "--champion-version", champion["version"],
-                "--port", str(port), "--log", str(self.dir / "router.jsonl"),
-                "--timeout", str(self.params.rollout.timeout_s),
-            ],
-            stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-        )  # fmt: skip
+        with (self.dir / "router.log").open("ab") as log:  # the child keeps its own descriptor
+            proc = subprocess.Popen(
+                [
+                    sys.executable, "-m", "reference.loop.router",
+                    "--champion", champion["url"], "--champion-version", champion["version"],
+                    "--port", str(port), "--log", str(self.dir / "router.jsonl"),
+                    "--timeout", str(self.params.rollout.timeout_s),
+                ],
+                stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+            )  # fmt: skip
         url = f"http://127.0.0.1:{port}"
         deadline = time.monotonic() + 30
         while get_status(f"{url}/v2/health/live") != 200:
@@ -247,9 +250,7 @@ class Controller:
         """What the registry knows of a version: its holdout AUC and the months it saw."""
         from reference import registry
 
-        c = registry.client(self.settings)
-        mv = c.get_model_version(self.settings.model_name, version)
-        run = c.get_run(mv.run_id)
+        run = registry.version_run(self.settings, version)
         holdout = json.loads(run.data.tags.get("split.holdout", "[]"))
         train = json.loads(run.data.tags.get("split.train", "[1]"))
         return {
@@ -395,7 +396,7 @@ class Controller:
             self._retrain(day, landed, verdict.reasons)
 
     def _window(self, day: dt.date, days: int):
-        """The traffic of the last ``days`` days and the champion's scores on it (router log)."""
+        """The flights of the last ``days`` days, as upstream sent them."""
         import pandas as pd
 
         frames = [self.traffic.frame(day - dt.timedelta(i)) for i in range(days)]
@@ -407,10 +408,12 @@ class Controller:
         p = self.params.retrain
         st = self.state
         current = self._window(day, p.window_days)
-        reference = ingest.read_months(
-            st.champion["train_months"], self.settings.project / ingest.BATCH_DIR
-        )
-        reference = reference.sample(min(20_000, len(reference)), random_state=0)
+        months = tuple(st.champion["train_months"])
+        if self._reference is None or self._reference[0] != months:
+            # the champion's training months: read once per champion, not at every check
+            frame = ingest.read_months(list(months), self.settings.project / ingest.BATCH_DIR)
+            self._reference = (months, frame.sample(min(20_000, len(frame)), random_state=0))
+        reference = self._reference[1]
         drift_share, drifted = None, ()
         try:
             result = monitor.drift_report(reference, current)
@@ -538,6 +541,22 @@ class Controller:
             st.candidate["version"],
         )
 
+    def _router_log(self) -> dict[str, dict]:
+        """The router's log by request id (a replayed id keeps its latest answer). Read
+        incrementally: each tick parses only what the router appended since the last one."""
+        log = self.dir / "router.jsonl"
+        if log.exists():
+            with log.open("rb") as f:
+                f.seek(self._router_offset)
+                chunk = f.read()
+            complete = chunk[: chunk.rfind(b"\n") + 1]  # a line still being written waits
+            self._router_offset += len(complete)
+            for raw in complete.splitlines():
+                if raw.strip():
+                    rec = json.loads(raw)
+                    self._router_lines[rec["request_id"]] = rec
+        return self._router_lines
+
     def _evidence(
         self,
         since_day: dt.date | None = None,
@@ -546,13 +565,7 @@ class Controller:
         mode: str | None = None,
     ) -> dict:
         """Join the router's log with the ledger and the labels known on ``as_of``."""
-        log = self.dir / "router.jsonl"
-        lines = {}
-        if log.exists():
-            for raw in log.read_text().splitlines():
-                if raw.strip():
-                    rec = json.loads(raw)
-                    lines[rec["request_id"]] = rec  # a replayed request id: the latest answer
+        lines = self._router_log()
         champ, cand, rows, lat_k, lat_c = [], [], [], [], []
         requests = errors = rejected = 0
         for rid, rec in lines.items():

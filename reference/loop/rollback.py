@@ -81,9 +81,7 @@ def data_commit(settings: Settings, version: str) -> str | None:
     """The project commit a registered version was trained from (its ``data.commit`` tag)."""
     from reference import registry
 
-    c = registry.client(settings)
-    run = c.get_run(c.get_model_version(settings.model_name, version).run_id)
-    return run.data.tags.get("data.commit")
+    return registry.version_run(settings, version).data.tags.get("data.commit")
 
 
 def _holdout_auc(settings: Settings, version: str | None) -> float | None:
@@ -91,9 +89,7 @@ def _holdout_auc(settings: Settings, version: str | None) -> float | None:
 
     if version is None:
         return None
-    c = registry.client(settings)
-    run = c.get_run(c.get_model_version(settings.model_name, version).run_id)
-    return run.data.metrics.get("holdout.auc")
+    return registry.version_run(settings, version).data.metrics.get("holdout.auc")
 
 
 def rollback_data(settings: Settings, to: str | None = None, retrain: bool = True) -> DataRollback:

@@ -146,3 +146,20 @@ def test_a_second_workspace_in_the_same_process_gets_its_own_store(tmp_path, mon
     second = get_settings(tmp_path / "two")
     assert str(tmp_path / "two") in second.tracking_uri
     assert "MLFLOW_TRACKING_URI" not in os.environ
+
+
+def test_the_router_log_is_read_incrementally_and_a_half_written_line_waits(tmp_path):
+    from reference.config import get_settings
+    from reference.loop.controller import Controller
+
+    controller = Controller(get_settings(tmp_path / "ws"))
+    log = controller.dir / "router.jsonl"
+    log.parent.mkdir(parents=True)
+    first = {"request_id": "a", "seq": 1}
+    log.write_text(json.dumps(first) + "\n" + '{"request_id": "b", "se')  # b is mid-write
+    assert controller._router_log() == {"a": first}
+    with log.open("a") as f:
+        f.write('q": 2}\n' + json.dumps({"request_id": "a", "seq": 3}) + "\n")
+    lines = controller._router_log()
+    assert lines["b"] == {"request_id": "b", "seq": 2}
+    assert lines["a"]["seq"] == 3  # a replayed request id keeps its latest answer
