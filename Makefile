@@ -30,17 +30,34 @@ $(STAMP): pyproject.toml $(LOCK)
 	@touch $(STAMP)
 	@echo "setup: .venv is ready ($$($(BIN)/python --version))"
 
-setup: $(STAMP) ## build .venv with the pinned set (a no-op when nothing changed)
+# JupyterLab's settings defaults for this project (no news feed, no update check: a workshop room
+# may be offline), in the venv, so every .venv/bin/jupyter lab gets them, `make lab` or not.
+LAB_SETTINGS := $(VENV)/share/jupyter/lab/settings/overrides.json
+$(LAB_SETTINGS): tools/jupyterlab/overrides.json | $(STAMP)
+	@mkdir -p $(@D)
+	cp $< $@
 
-lab: setup ## set up, then open JupyterLab on labs/
+setup: $(STAMP) $(LAB_SETTINGS) ## build .venv with the pinned set (a no-op when nothing changed)
+
+# JupyterLab on labs/, opened at lab 00, on loopback with a token (its default: never a blank one).
+# .venv/bin first on PATH, and its terminal runs your shell, not the login shell JupyterLab picks
+# when it has no tty (whose /etc/profile resets PATH): `mlops-lab` works in that terminal without
+# activating .venv. The server fetches no news and checks for no updates (the settings file tells
+# the page the same). tests/integration/test_lab_browser.py starts JupyterLab with these flags.
+lab: setup ## set up, then open JupyterLab on labs/, at lab 00
 	@# as root (containers, workshop VMs) JupyterLab refuses to start without --allow-root
-	$(BIN)/jupyter lab --ip=127.0.0.1 --notebook-dir=labs $(if $(filter 0,$(shell id -u)),--allow-root)
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/jupyter lab --ip=127.0.0.1 --notebook-dir=labs \
+		--LabApp.news_url=None --LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate \
+		--ServerApp.terminado_settings=shell_command="$${SHELL:-/bin/sh}" \
+		$(if $(filter 0,$(shell id -u)),--allow-root) labs/00_start_here.ipynb
 
 demo: setup ## run the story in the terminal: train, register, gate, promote
 	$(BIN)/mlops-lab demo
 
-test: setup lint ## set up, lint, and run every test
-	$(BIN)/python -m pytest -p nbval --nbval-lax --nbval-current-env tests labs
+# MLOPS_LAB_SOLUTIONS=1: each lab's exercises run their solutions (labs/solutions/) through the
+# lab's own checks, so a solution that rots fails here.
+test: setup lint ## set up, lint, and run every test (every lab too, with its solutions)
+	MLOPS_LAB_SOLUTIONS=1 $(BIN)/python -m pytest -p nbval --nbval-lax --nbval-current-env tests labs
 
 test-unit: setup ## unit tests only (fast)
 	$(BIN)/python -m pytest tests/unit
@@ -72,6 +89,7 @@ bench: setup ## benchmarks (not tests): results go to docs/benchmarks.md
 	$(BIN)/python bench/pipeline.py --write docs/benchmarks.md
 	$(BIN)/python bench/serving.py --write docs/benchmarks.md
 	$(BIN)/python bench/loop.py --write docs/benchmarks.md
+	$(BIN)/python bench/labs.py --write docs/benchmarks.md
 
 doctor: setup ## check the tools this lab uses and say how to install what is missing
 	$(BIN)/mlops-lab doctor

@@ -159,6 +159,26 @@ def gate() -> None:
     stage.run(params, _settings())
 
 
+@app.command("gate-report")
+def gate_report(
+    strict: Annotated[
+        bool, typer.Option(help="Exit 1 when the gate rejected the challenger (for CI).")
+    ] = False,
+) -> None:
+    """The last gate decision of the workspace as markdown (a CI job summary, a PR comment)."""
+    import json
+
+    from reference.gate import OUT, markdown
+
+    report = _settings().project / OUT
+    if not report.is_file():
+        _fail(f"no gate decision yet ({report} is missing): run `mlops-lab pipeline` first")
+    result = json.loads(report.read_text())
+    typer.echo(markdown(result), nl=False)
+    if strict and result["decision"] != "promote":
+        raise typer.Exit(1)
+
+
 # ---------------------------------------------------------------------------------- pipeline
 @app.command()
 def init() -> None:
@@ -597,6 +617,17 @@ def deploy(
         typer.echo(yaml.safe_dump(isvc, sort_keys=False))
         return
     typer.echo(f"{namespace}/{name}: {d.apply(isvc, api)}")
+
+
+# ------------------------------------------------------------------------------------- labs
+def _labkit():
+    from reference.labkit import cli as labkit_cli
+
+    return labkit_cli
+
+
+app.add_typer(_labkit().lab_app, name="lab")
+app.command("assess")(_labkit().assess)
 
 
 # ------------------------------------------------------------------------------------- tools

@@ -52,8 +52,13 @@ OPTIONAL_TOOLS = {
                    "the NVIDIA driver for your GPU (https://www.nvidia.com/drivers); no GPU: nothing to do"),
     "promtool": (["promtool", "--version"], "alert-rule tests (promtool test rules)",
                  "`apt-get install prometheus` on Debian/Ubuntu, or the release tarball from https://prometheus.io/download/"),
+    "prometheus": (["prometheus", "--version"],
+                   "the real Prometheus server for lab 06; without it the lab replays its alerts with promtool",
+                   "`apt-get install prometheus` on Debian/Ubuntu, or the release tarball from https://prometheus.io/download/"),
     "shellcheck": (["shellcheck", "--version"], "script lint",
                    "`apt-get install shellcheck` on Debian/Ubuntu, `brew install shellcheck` on macOS"),
+    "chromium": (["chromium", "--version"], "the browser test of the labs (tests/integration/test_lab_browser.py)",
+                 "`apt-get install chromium` on Debian; or point MLOPS_LAB_CHROMIUM at a Chromium or Chrome binary"),
 }  # fmt: skip
 
 

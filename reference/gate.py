@@ -157,6 +157,30 @@ def render(decision: Decision, title: str = "Gate"):
     return table
 
 
+def markdown(result: dict) -> str:
+    """A reports/gate.json as markdown: for a CI job summary or a pull-request comment."""
+
+    def num(value):
+        return "-" if value is None else f"{value:.4f}"
+
+    versus = (
+        f"v{result['champion_version']}" if result.get("champion_version") else "no champion yet"
+    )
+    lines = [
+        f"### Gate: v{result['candidate_version']} (challenger) vs {versus}: "
+        f"**{result['decision'].upper()}**",
+        "",
+        "| rule | value | threshold | verdict | detail |",
+        "|---|---:|---:|---|---|",
+    ]
+    for r in result["rules"]:
+        threshold = "-" if r["threshold"] is None else f"{r['op']} {r['threshold']:.4f}"
+        lines.append(
+            f"| {r['name']} | {num(r['value'])} | {threshold} | {r['verdict']} | {r['detail']} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
 def record(settings: Settings, decision: Decision, run_id: str) -> None:
     """Tags on the model version and the run, and the full decision as a JSON artifact."""
     from mlflow import MlflowClient

@@ -42,3 +42,20 @@ def precision_recall(y: np.ndarray, label: np.ndarray) -> tuple[float, float]:
     precision = tp / label.sum() if label.any() else 0.0
     recall = tp / y.sum() if y.any() else 0.0
     return precision, recall
+
+
+def confusion_at(y: np.ndarray, p: np.ndarray, thresholds) -> dict[str, np.ndarray]:
+    """Counts at each operating threshold (a flight is flagged when ``p >= t``), in one sort.
+
+    Returns ``{"tp", "fp", "fn", "tn"}``, one int array each, aligned with ``thresholds``: the
+    pages that were right, the false alarms, the misses and the quiet that was right. A cost
+    ``miss_cost * fn + false_alarm_cost * fp`` picks the threshold to run.
+    """
+    y = np.asarray(y).astype(bool)
+    p = np.asarray(p, dtype=np.float64)
+    t = np.asarray(thresholds, dtype=np.float64)
+    pos, neg = np.sort(p[y]), np.sort(p[~y])
+    # searchsorted 'left' counts the scores below t, so what is left is flagged (p >= t)
+    tp = len(pos) - np.searchsorted(pos, t, side="left")
+    fp = len(neg) - np.searchsorted(neg, t, side="left")
+    return {"tp": tp, "fp": fp, "fn": len(pos) - tp, "tn": len(neg) - fp}

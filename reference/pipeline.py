@@ -152,9 +152,11 @@ def run_pipeline(
     overrides: list[str] | None = None,
     force: bool = False,
     log: Path | None = None,
+    targets: list[str] | None = None,
 ) -> PipelineResult:
     """Run dvc repro in the workspace project; on success push to the remote and commit.
-    ``log``: append the stages' output to this file instead of the terminal."""
+    ``log``: append the stages' output to this file instead of the terminal. ``targets``: run
+    only up to these stages (``["transform"]``: ingest, validate, transform)."""
     project = init_workspace(settings)
     if overrides:
         write_overrides(project / "params.yaml", overrides)
@@ -165,7 +167,7 @@ def run_pipeline(
         if (project / "reports/gate.json").exists()
         else None
     )
-    proc = _dvc(settings, "repro", *(["--force"] if force else []), log=log)
+    proc = _dvc(settings, "repro", *(["--force"] if force else []), *(targets or []), log=log)
     seconds = time.perf_counter() - started
     if proc.returncode:
         failed = _failed_stage(project)
@@ -184,7 +186,8 @@ def run_pipeline(
             "commit",
             "-q",
             "-m",
-            f"pipeline run: {' '.join(overrides or []) or 'params.yaml'}",
+            f"pipeline run: {' '.join(overrides or []) or 'params.yaml'}"
+            + (f" (up to {', '.join(targets)})" if targets else ""),
         )
     commit = _git(project, "rev-parse", "--short", "HEAD").stdout.strip()
     gate_file = project / "reports/gate.json"

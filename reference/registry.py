@@ -61,12 +61,27 @@ def pip_requirements() -> list[str]:
 
 
 def _flat(prefix: str, values: dict) -> dict:
+    """Numbers only, for metrics: ``{"a": {"b": 1}}`` -> ``{"a.b": 1}``."""
     out = {}
     for key, value in values.items():
         if isinstance(value, dict):
             out.update(_flat(f"{prefix}{key}.", value))
         elif isinstance(value, int | float) and not isinstance(value, bool) and value is not None:
             out[f"{prefix}{key}"] = value
+    return out
+
+
+def flat_params(prefix: str, values: dict) -> dict[str, str]:
+    """Every param, for ``log_params``: lists, strings, booleans and nulls too, as MLflow shows
+    them (``train.hidden`` = ``[64, 32]``): a sweep over a list-valued param must be findable."""
+    out = {}
+    for key, value in values.items():
+        if isinstance(value, dict):
+            out.update(flat_params(f"{prefix}{key}.", value))
+        else:
+            out[f"{prefix}{key}"] = (
+                json.dumps(value) if isinstance(value, list | tuple | bool | None) else str(value)
+            )
     return out
 
 
@@ -117,7 +132,7 @@ def log_and_register(
     with mlflow.start_run(
         run_name=f"train-{months['train'][0]:02d}-{months['train'][-1]:02d}"
     ) as run:
-        mlflow.log_params(_flat("", params.to_dict()))
+        mlflow.log_params(flat_params("", params.to_dict()))
         mlflow.log_metrics(
             _flat("holdout.", {k: v for k, v in evaluation["candidate"].items() if k != "slices"})
         )

@@ -172,14 +172,14 @@ def test_the_command_line_fails_on_a_bad_notebook(tmp_path, capsys):
 
 def test_the_real_labs_pass():
     notebooks = check_notebooks.find_notebooks(ROOT)
-    assert ROOT / "labs/01_level0_to_level1.ipynb" in notebooks
+    assert ROOT / "labs/02_dataset_pipeline.ipynb" in notebooks
     assert not any(".venv" in p.parts or "workspace" in p.parts for p in notebooks)
     findings = [f for nb in notebooks for f in check_notebooks.check_notebook(nb)]
     assert findings == []
 
 
 def test_a_real_lab_with_a_planted_leak_fails(tmp_path):
-    notebook = json.loads((ROOT / "labs/01_level0_to_level1.ipynb").read_text())
+    notebook = json.loads((ROOT / "labs/02_dataset_pipeline.ipynb").read_text())
     planted = copy.deepcopy(notebook)
     code = next(c for c in planted["cells"] if c["cell_type"] == "code" and c["outputs"])
     code["outputs"].append(_stdout(f"{ROOT}/workspace/lab01\n"))
