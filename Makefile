@@ -57,7 +57,7 @@ demo: setup ## run the story in the terminal: train, register, gate, promote
 # MLOPS_LAB_SOLUTIONS=1: each lab's exercises run their solutions (labs/solutions/) through the
 # lab's own checks, so a solution that rots fails here.
 test: setup lint ## set up, lint, and run every test (every lab too, with its solutions)
-	MLOPS_LAB_SOLUTIONS=1 $(BIN)/python -m pytest -p nbval --nbval-lax --nbval-current-env tests labs
+	MLOPS_LAB_SOLUTIONS=1 $(BIN)/python -m pytest -p nbval --nbval-lax --nbval-current-env --durations=15 tests labs
 
 test-unit: setup ## unit tests only (fast)
 	$(BIN)/python -m pytest tests/unit

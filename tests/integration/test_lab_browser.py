@@ -449,7 +449,6 @@ def _click_menu(page, *path: str) -> None:
 # ---- the tests --------------------------------------------------------------------------------
 
 
-@pytest.mark.skipif(not LAB00.exists(), reason="labs/00_start_here.ipynb is not there yet")
 def test_lab_00_runs_every_cell_from_the_menu_without_an_error(page, lab):
     name = LAB00.name
     state = _open(page, lab, LAB00)
