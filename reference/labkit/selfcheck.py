@@ -38,12 +38,16 @@ class SelfCheckFailed(AssertionError):
         self.wrong, self.hint = wrong, hint
         super().__init__(f"{wrong}. Try: {hint}" if hint else wrong)
 
-    def _render_traceback_(self) -> list[str]:
-        # IPython prints these lines instead of a traceback: a learner needs the words, not the stack
+    def explain(self) -> list[str]:
+        """The two lines a learner reads: what is wrong, what to try."""
         lines = [f"\x1b[31mself-check failed:\x1b[0m {self.wrong}"]
         if self.hint:
             lines.append(f"\x1b[33mwhat to try:\x1b[0m {self.hint}")
         return lines
+
+    def _render_traceback_(self) -> list[str]:
+        # IPython prints these lines instead of a traceback: a learner needs the words, not the stack
+        return self.explain()
 
 
 def expect(condition: Any, wrong: str, hint: str = "", ok: str | None = None) -> None:
