@@ -630,6 +630,15 @@ app.add_typer(_labkit().lab_app, name="lab")
 app.command("assess")(_labkit().assess)
 
 
+def _gameday():
+    from reference.gameday import cli as gameday_cli
+
+    return gameday_cli
+
+
+app.add_typer(_gameday().app, name="gameday")
+
+
 # ------------------------------------------------------------------------------------- tools
 @app.command()
 def ui(

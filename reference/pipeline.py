@@ -93,7 +93,9 @@ def init_workspace(settings: Settings) -> Path:
             ("init", "-q"),
             ("config", "core.autostage", "true"),
             ("config", "core.analytics", "false"),
-            ("remote", "add", "-d", "-f", "local", str(settings.dvc_remote)),
+            # --local: the remote's absolute path is this machine's, so it stays out of git
+            # (.dvc/config.local); a workspace copied elsewhere keeps a clean tree
+            ("remote", "add", "--local", "-d", "-f", "local", str(settings.dvc_remote)),
         ):
             proc = _dvc(settings, *args, capture=True)
             if proc.returncode:

@@ -31,11 +31,11 @@ from reference.serve import client
 RULES = Path(__file__).resolve().parents[1] / "monitoring" / "alerts.yml"
 
 
-def scrape(url: str) -> dict[str, float]:
+def scrape(url: str, timeout: float = 10.0) -> dict[str, float]:
     """Every sample of the server's model_* metrics, keyed by its series selector."""
     from prometheus_client.parser import text_string_to_metric_families
 
-    text = urllib.request.urlopen(f"{url}/metrics", timeout=10).read().decode()
+    text = urllib.request.urlopen(f"{url}/metrics", timeout=timeout).read().decode()
     out = {}
     for family in text_string_to_metric_families(text):
         for s in family.samples:

@@ -34,9 +34,10 @@ LABS = {
     "04": "The pipeline as code, the gate, CI/CD for the model",
     "05": "Serving with KServe: protocols, bad input, latency",
     "06": "Monitoring predictions, not 200s: drift, alerts, live quality",
-    "07": "The Level 2 loop: retraining, shadow, canary, rollback",
+    "07": "Drift-triggered retraining: the policy, the honest split, the controller",
+    "08": "Shadow, canary and automated rollback: live labels, DeLong, model and data rollback",
     "09": "Kubernetes, GPUs and kind",
-    "10": "Hygiene and a game day",
+    "10": "Game day: find, name and fix an incident on call",
 }
 
 
@@ -86,7 +87,7 @@ QUESTIONS = (
               "rerunning that commit gives the same metrics.",
               "Yes, from its registry entry alone, and CI rebuilds one on a schedule to prove "
               "it, like a restore test for backups."),
-             ("03", "04", "10")),
+             ("03", "04", "09")),
     Question("model_release", "deployment", "releasing a model",
              "How does a new model reach production?",
              ("Someone copies a model file onto the server, or bakes it into an image by hand.",
@@ -94,7 +95,7 @@ QUESTIONS = (
               "version by moving an alias, like tagging a release.",
               "By itself: shadow traffic first, then a canary share, promoted or rolled back "
               "on live labels."),
-             ("03", "04", "07")),
+             ("03", "04", "08")),
     Question("validation_gate", "deployment", "the validation gate",
              "What decides that a new model is good enough to ship?",
              ("Someone looks at the accuracy and says it looks good (no baseline, no base rate).",
@@ -102,7 +103,7 @@ QUESTIONS = (
               "same holdout, or the release stops, like a failing test blocking a merge.",
               "The gate, then live labels: the canary against the champion with a statistical "
               "test (DeLong), not an eyeballed dashboard."),
-             ("01", "04", "07")),
+             ("01", "04", "08")),
     Question("serving", "deployment", "the serving contract",
              "What does the model endpoint promise its callers?",
              ("Not much: a web app wraps the model; bad input gives a 500 or a silent wrong "
@@ -119,7 +120,7 @@ QUESTIONS = (
               "data version each one was trained on.",
               "It happens automatically when live quality drops, and you can roll back the "
               "model, the data or both, knowing which one broke."),
-             ("03", "07")),
+             ("03", "08")),
     Question("what_you_watch", "monitoring", "watching predictions, not 200s",
              "What does your dashboard show about the model?",
              ("HTTP status codes and latency, like any web service.",
@@ -142,7 +143,7 @@ QUESTIONS = (
               "with rule tests (promtool).",
               "A quality alert starts a retrain or a rollback without a human, and a game day "
               "checks that it fires."),
-             ("06", "07", "10")),
+             ("06", "07", "08", "10")),
     Question("live_quality", "monitoring", "measuring live quality",
              "Do you know whether the model is still right?",
              ("No: predictions are never joined with what actually happened.",
@@ -150,7 +151,7 @@ QUESTIONS = (
               "quality, say daily.",
               "Live quality from late labels feeds the retraining trigger and judges the "
               "canary."),
-             ("06", "07")),
+             ("06", "07", "08")),
 )  # fmt: skip
 BY_ID = {q.id: q for q in QUESTIONS}
 

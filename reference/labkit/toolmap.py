@@ -32,10 +32,10 @@ ROWS = (
     ToolRow("Prometheus + Grafana", "+ Evidently",
             "`/metrics`, `monitoring/alerts.yml`, `reference/monitor.py`", ("06",)),
     ToolRow("canary / blue-green, rollback", "+ judged on predictions and late labels; roll back the model, the data or both",
-            "`mlops-lab loop`, `mlops-lab rollback`", ("07",),
+            "`mlops-lab loop`, `mlops-lab rollback`", ("08",),
             "a small local router instead of a service mesh on the laptop; KServe's canary in the cluster"),
     ToolRow("Vault / K8s Secrets", "same + feature-store credentials",
-            "settings from the environment; cluster Secrets created by `up.sh`, never committed", ("09", "10")),
+            "settings from the environment; cluster Secrets created by `up.sh`, never committed", ("09",)),
     ToolRow("Terraform / Helm", "same + GPU node pools, quotas",
             "`cluster/helm/`, ResourceQuota with `requests.nvidia.com/gpu`", ("09",)),
 )  # fmt: skip

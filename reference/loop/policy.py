@@ -9,6 +9,7 @@ I/O; numpy and scipy only for the statistics.
     training_split     the split a retrain at a given moment may use (no month from the future)
     shadow_verdict     errors, latency, the score distribution against the champion's
     canary_verdict     the same, plus live AUC on the same flights (DeLong's paired test)
+    labels_needed      how many labelled flights that test needs to see a given AUC gap
 """
 
 from __future__ import annotations
@@ -238,19 +239,15 @@ def log_loss_diff(y: np.ndarray, candidate: np.ndarray, champion: np.ndarray) ->
     return float(np.mean(loss_c - loss_k))
 
 
-def delong_test(y: np.ndarray, candidate: np.ndarray, champion: np.ndarray) -> tuple[float, float]:
-    """DeLong's test of two correlated AUCs (both models scored the very same flights): the AUC
-    difference (candidate - champion) and the one-sided p-value of "the candidate ranks worse".
-
-    Ranking, not log loss: a retrain on summer months is miscalibrated for a quiet September
-    (measured: its log loss was worse by 0.011 per flight while its AUC was 0.674 against the
-    champion's 0.564). Calibration is the gate's and the positive-rate band's concern."""
+def _delong(y: np.ndarray, candidate: np.ndarray, champion: np.ndarray) -> tuple[float, float]:
+    """The AUC difference (candidate - champion) on the same rows and its variance (DeLong's
+    covariance of two correlated AUCs); variance NaN when a class has fewer than two rows."""
     from scipy import stats
 
     y = np.asarray(y).astype(bool)
     m, n = int(y.sum()), int((~y).sum())
     if m < 2 or n < 2:
-        return 0.0, 1.0
+        return 0.0, float("nan")
     aucs, v10, v01 = [], [], []
     for scores in (np.asarray(candidate, float), np.asarray(champion, float)):
         pos, neg = scores[y], scores[~y]
@@ -261,16 +258,60 @@ def delong_test(y: np.ndarray, candidate: np.ndarray, champion: np.ndarray) -> t
         v01.append(1 - (tz[m:] - ty) / m)  # per on-time flight: share of delayed ranked above
     s10, s01 = np.cov(np.vstack(v10)), np.cov(np.vstack(v01))
     var = (s10[0, 0] + s10[1, 1] - 2 * s10[0, 1]) / m + (s01[0, 0] + s01[1, 1] - 2 * s01[0, 1]) / n
-    diff = float(aucs[0] - aucs[1])
+    return float(aucs[0] - aucs[1]), float(var)
+
+
+def delong_test(y: np.ndarray, candidate: np.ndarray, champion: np.ndarray) -> tuple[float, float]:
+    """DeLong's test of two correlated AUCs (both models scored the very same flights): the AUC
+    difference (candidate - champion) and the one-sided p-value of "the candidate ranks worse".
+
+    Ranking, not log loss: a retrain on summer months is miscalibrated for a quiet September
+    (measured: its log loss was worse by 0.011 per flight while its AUC was 0.674 against the
+    champion's 0.564). Calibration is the gate's and the positive-rate band's concern."""
+    from scipy import stats
+
+    diff, var = _delong(y, candidate, champion)
+    if np.isnan(var):
+        return 0.0, 1.0
     if var <= 1e-12:
         return diff, 1.0 if diff >= 0 else 0.0
     return diff, float(stats.norm.cdf(diff / np.sqrt(var)))
 
 
+def auc_diff_se(y: np.ndarray, candidate: np.ndarray, champion: np.ndarray) -> float:
+    """The standard error of the paired AUC difference on these rows (DeLong): how precisely a
+    canary's labels pin the gap down. NaN when a class has fewer than two rows."""
+    _, var = _delong(y, candidate, champion)
+    return float(np.sqrt(max(var, 0.0))) if not np.isnan(var) else float("nan")
+
+
+def labels_needed(
+    gap: float, se: float, labelled: int, alpha: float = 0.05, power: float = 0.8
+) -> int:
+    """How many labelled flights the canary's one-sided test at ``alpha`` needs to roll back a
+    candidate whose live AUC is ``gap`` under the champion's, with probability ``power``.
+
+    ``se`` is the standard error of the AUC difference measured on ``labelled`` flights (e.g.
+    :func:`auc_diff_se` on a canary, or a shadow's scores with labels that landed later). A
+    standard error shrinks as 1/sqrt(n), so the test sees the gap once se * sqrt(labelled / n)
+    is ``gap / (z_alpha + z_power)``: n = labelled * (se * (z_alpha + z_power) / gap) ** 2.
+    Half the gap takes four times the labels."""
+    from scipy import stats
+
+    if not gap > 0 or not se > 0 or not labelled > 0:
+        raise ValueError(
+            f"gap, se and labelled must be positive (got gap={gap}, se={se}, labelled={labelled})"
+        )
+    if not (0 < alpha < 0.5 and 0.5 <= power < 1):
+        raise ValueError(f"need 0 < alpha < 0.5 and 0.5 <= power < 1 (got {alpha}, {power})")
+    z = stats.norm.ppf(1 - alpha) + stats.norm.ppf(power)
+    return int(np.ceil(labelled * (se * z / gap) ** 2))
+
+
 def canary_verdict(s: Paired, p: RolloutParams, days: int) -> Verdict:
     """A canary proves the candidate is at least as good *on live labels*: errors and latency at
-    once, the score distribution once there are enough requests, and the paired log loss test
-    once enough canary rows have outcomes. No verdict in canary_max_days: roll back."""
+    once, the score distribution once there are enough requests, and DeLong's paired test of
+    the two AUCs once enough canary rows have outcomes. No verdict in canary_max_days: roll back."""
     from reference.metrics import roc_auc
 
     failures: list[str] = []
@@ -294,6 +335,7 @@ def canary_verdict(s: Paired, p: RolloutParams, days: int) -> Verdict:
         diff, p_value = delong_test(y, cand, champ)
         metrics |= {
             "auc_diff": diff,
+            "auc_diff_se": auc_diff_se(y, cand, champ),
             "p_value": p_value,
             "log_loss_diff": log_loss_diff(y, cand, champ),
         }

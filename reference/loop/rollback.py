@@ -22,6 +22,7 @@ from __future__ import annotations
 import subprocess
 import sys
 from dataclasses import dataclass
+from pathlib import Path
 
 from reference.config import Settings
 
@@ -92,9 +93,12 @@ def _holdout_auc(settings: Settings, version: str | None) -> float | None:
     return registry.version_run(settings, version).data.metrics.get("holdout.auc")
 
 
-def rollback_data(settings: Settings, to: str | None = None, retrain: bool = True) -> DataRollback:
+def rollback_data(
+    settings: Settings, to: str | None = None, retrain: bool = True, log: Path | None = None
+) -> DataRollback:
     """Restore dvc.yaml, params.yaml and dvc.lock from ``to`` (default: the data the champion was
-    trained on), check the data out of the DVC cache (or the remote), commit, and retrain."""
+    trained on), check the data out of the DVC cache (or the remote), commit, and retrain.
+    ``log``: append the retrain's stage output to this file instead of the terminal."""
     from reference import registry
     from reference.pipeline import run_pipeline, stage_env
 
@@ -132,7 +136,7 @@ def rollback_data(settings: Settings, to: str | None = None, retrain: bool = Tru
     if retrain:
         # the retrain registers a challenger; the alias stays where the model rollback (or the
         # champion) has it: a data rollback does not promote by itself
-        result = run_pipeline(settings, ["gate.auto_promote=false"], force=True)
+        result = run_pipeline(settings, ["gate.auto_promote=false"], force=True, log=log)
         if not result.ok:
             raise RuntimeError(f"the retrain from {commit} stopped at {result.failed_stage}")
         retrained = str(result.gate["candidate_version"]) if result.gate else None

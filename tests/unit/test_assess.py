@@ -13,7 +13,7 @@ from reference.labkit import assess
 from reference.labkit.assess import QUESTIONS, SAMPLE, AnswersError
 
 IDS = [q.id for q in QUESTIONS]
-KNOWN_LABS = {"00", "01", "02", "03", "04", "05", "06", "07", "09", "10"}
+KNOWN_LABS = {"00", "01", "02", "03", "04", "05", "06", "07", "08", "09", "10"}
 
 
 def capture() -> tuple[Console, io.StringIO]:
@@ -49,14 +49,15 @@ def test_the_sample_scores_by_the_weakest_link() -> None:
     assert result.level == 0
     assert result.weakest == ("live_quality",)
     assert result.weakest_practice == assess.BY_ID["live_quality"].practice
-    assert result.labs == ("06", "07")  # live quality is lab 06's, its trigger lab 07's
+    # live quality is lab 06's, the retraining trigger it feeds lab 07's, the canary lab 08's
+    assert result.labs == ("06", "07", "08")
 
 
 def test_one_level_0_answer_pulls_its_column_to_0() -> None:
     result = assess.score(all_at(2, rollback=0))
     assert result.columns == {"training": 2, "deployment": 0, "monitoring": 2}
     assert result.level == 0
-    assert result.weakest == ("rollback",) and result.labs == ("03", "07")
+    assert result.weakest == ("rollback",) and result.labs == ("03", "08")
 
 
 def test_a_level_2_team_is_level_2_everywhere_and_has_nothing_weakest() -> None:
@@ -73,14 +74,14 @@ def test_ties_keep_question_order_and_pool_their_labs() -> None:
     result = assess.score(all_at(2, live_quality=1, data_validation=1, serving=1))
     assert result.weakest == ("data_validation", "serving", "live_quality")
     assert result.weakest_practice == assess.BY_ID["data_validation"].practice
-    assert result.labs == ("02", "05", "06", "07", "09")
+    assert result.labs == ("02", "05", "06", "07", "08", "09")
     assert result.columns == {"training": 1, "deployment": 1, "monitoring": 1}
     console, out = capture()
     assess.render(result, console)
     text = out.getvalue()
     assert f"weakest practice: {assess.BY_ID['data_validation'].practice}" in text
     assert "also at Level 1: " in text and assess.BY_ID["live_quality"].practice in text
-    assert "labs that address it: 02, 05, 06, 07, 09" in text
+    assert "labs that address it: 02, 05, 06, 07, 08, 09" in text
 
 
 def test_levels_may_be_strings_but_nothing_else() -> None:
@@ -165,7 +166,7 @@ def test_main_scores_a_file_and_prints_the_overall_level() -> None:
     assert "overall:     Level 0" in text
     assert "monitoring:  Level 0" in text and "training:    Level 1" in text
     assert "weakest practice: measuring live quality (monitoring, Level 0)" in text
-    assert "labs that address it: 06, 07" in text and assess.LABS["06"] in text
+    assert "labs that address it: 06, 07, 08" in text and assess.LABS["06"] in text
     assert all(len(line) <= 100 for line in text.splitlines())
 
 

@@ -21,9 +21,6 @@ from reference.labkit.selfcheck import (
 
 ROOT = Path(__file__).resolve().parents[2]
 LABS = meta.all_labs(ROOT / "labs")
-# Lab 07 is the Level 2 lab as it was before the Phase 3 rework, which gives it its own exercise
-# cells; until then its exercises are terminal tasks in markdown.
-WITHOUT_EXERCISE_CELLS = {"07"}
 
 CARD = """# Lab 05: Serving
 
@@ -145,14 +142,14 @@ def _copy_pages(tmp_path: Path) -> Path:
 def test_a_lab_the_map_lacks_makes_the_maps_stale(tmp_path):
     root = _copy_pages(tmp_path)
     notebook(
-        root / "labs" / "08_canary.ipynb",
-        CARD.replace('"05"', '"08"')
-        .replace("[41, 50]", "[69, 76]")
+        root / "labs" / "11_extra.ipynb",
+        CARD.replace('"05"', '"11"')
+        .replace("[41, 50]", "[89, 90]")
         .replace("phase: 2", "phase: 3"),
     )
     assert meta.sync_maps(root) == ["labs/README.md", "README.md"]
     meta.sync_maps(root, write=True)
-    assert "08_canary.ipynb" in (root / "labs" / "README.md").read_text()
+    assert "11_extra.ipynb" in (root / "labs" / "README.md").read_text()
     assert meta.sync_maps(root) == []
 
 
@@ -287,8 +284,6 @@ def test_every_lab_has_the_shape_of_the_course(card):
     assert len(checked) >= 3, f"lab {card.lab} has {len(checked)} checked facts; at least 3"
     text = "\n".join("".join(c["source"]) for c in cells(card) if c["cell_type"] == "markdown")
     assert "## Key points" in text
-    if card.lab in WITHOUT_EXERCISE_CELLS:
-        return
     assert any("expect(" in c for c in code), "no self-check"
     assert "## Your turn" in text
     exercises = sorted({int(n) for c in code for n in re.findall(r"lab\.exercise\((\d+),", c)})

@@ -218,3 +218,47 @@ def test_too_few_labels_are_named_in_the_reasons():
     )
     assert verdict.action == WAIT
     assert any("800 labels: too few to act on" in r for r in verdict.reasons)
+
+
+def test_labels_needed_follows_the_square_root_law():
+    # z(0.95) + z(0.8) = 2.486: with se 0.01 on 1,000 flights a gap of 0.02 needs 1,000 * 1.545
+    assert policy.labels_needed(0.02, se=0.01, labelled=1000) == 1546
+    assert policy.labels_needed(0.01, se=0.01, labelled=1000) == 6183  # half the gap: 4x
+    assert policy.labels_needed(0.02, se=0.01, labelled=1000, power=0.5) < 1546
+    assert policy.labels_needed(0.02, se=0.01, labelled=1000, alpha=0.01) > 1546
+    for bad in ({"gap": 0.0}, {"se": -1.0}, {"labelled": 0}, {"alpha": 0.6}, {"power": 1.0}):
+        with pytest.raises(ValueError, match="must be positive|need 0 < alpha"):
+            policy.labels_needed(**({"gap": 0.02, "se": 0.01, "labelled": 1000} | bad))
+
+
+def _two_models(n, rng):
+    """A hidden risk per flight; the champion sees it through less noise than the candidate."""
+    risk = rng.beta(2, 6, n)
+    y = (rng.random(n) < risk).astype(float)
+    return y, risk + rng.normal(0, 0.14, n), risk + rng.normal(0, 0.10, n)  # y, candidate, champion
+
+
+def test_labels_needed_gives_the_power_it_promises():
+    """Simulated canaries of the size labels_needed asks for catch the worse candidate ~80% of
+    the time (DeLong's test at 0.05); the se comes from one large sample, as from a long canary."""
+    from scipy import stats
+
+    from reference.metrics import roc_auc
+
+    rng = np.random.default_rng(4)
+    y, cand, champ = _two_models(400_000, rng)
+    gap = roc_auc(y, champ) - roc_auc(y, cand)  # the true gap, about 0.02
+    y, cand, champ = _two_models(50_000, rng)
+    se = policy.auc_diff_se(y, cand, champ)
+    diff, p = policy.delong_test(y, cand, champ)
+    assert se == pytest.approx(diff / stats.norm.ppf(p), rel=1e-6)  # the test's own variance
+    n = policy.labels_needed(gap, se, 50_000)
+    caught = [policy.delong_test(*_two_models(n, rng))[1] < 0.05 for _ in range(200)]
+    assert 0.7 <= np.mean(caught) <= 0.9, (n, np.mean(caught))
+
+
+def test_the_canary_reports_the_standard_error_of_its_auc_gap():
+    worse = RNG.permutation(CHAMP)
+    verdict = policy.canary_verdict(paired(cand=worse, labels=_labels_for(CHAMP)), P, days=3)
+    m = verdict.metrics
+    assert 0 < m["auc_diff_se"] < abs(m["auc_diff"])  # a clear gap: many standard errors wide
