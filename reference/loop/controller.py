@@ -620,7 +620,14 @@ class Controller:
         p = self.params.rollout
         version = st.candidate["version"]
         if not self._ready(st.candidate):
-            alive = _alive(st.candidate.get("pid"))
+            pid = st.candidate.get("pid")
+            deadline = time.monotonic() + 3.0
+            while _alive(pid) and time.monotonic() < deadline:
+                # a server killed a moment ago may still be exiting (longer on a busy machine):
+                # let it finish, so the reason says what happened, not what it looked like
+                _reap(pid)
+                time.sleep(0.05)
+            alive = _alive(pid)
             why = "is not answering its readiness probe" if alive else "has exited"
             self._rollback(day, (f"the candidate's server {why}",))
             return
