@@ -61,9 +61,7 @@ def _outcomes(frame: pd.DataFrame, days: list[dt.date], labels_stop: bool) -> pd
 
     known_before = max(days) - dt.timedelta(days=LABEL_DELAY_DAYS - 1)
     departed = pd.to_datetime(frame["sched_dep"]).dt.date
-    arrived = (departed < known_before) & frame[TARGET].notna()
-    if labels_stop:
-        arrived &= False
+    arrived = (departed < known_before) & frame[TARGET].notna() & (not labels_stop)
     return frame.loc[arrived].set_index("row_id")[TARGET].astype(float)
 
 

@@ -17,9 +17,6 @@ import datetime as dt
 import json
 import os
 import signal
-import subprocess
-import sys
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -27,6 +24,7 @@ import numpy as np
 import pandas as pd
 
 from reference.gameday.evidence import findings, gauges, measure
+from reference.loop.router import spawn
 
 BATCH = 32  # flights per request
 SLICES = 20  # /metrics scrapes per shift: the one-minute series promtool evaluates
@@ -61,29 +59,6 @@ def flights(settings, days: list[dt.date]) -> pd.DataFrame:
 
 
 # ---------------------------------------------------------------------------------- processes
-def _start_router(out: Path, champion, version: str):
-    from reference.serve.client import free_port, get_status
-
-    port = free_port()
-    with (out / "router.log").open("ab") as log:
-        proc = subprocess.Popen(
-            [
-                sys.executable, "-m", "reference.loop.router", "--champion", champion.url,
-                "--champion-version", version, "--port", str(port),
-                "--log", str(out / "router.jsonl"), "--timeout", str(ROUTER_TIMEOUT_S),
-            ],
-            stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-        )  # fmt: skip
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while get_status(f"{url}/v2/health/live") != 200:
-        if proc.poll() is not None or time.monotonic() > deadline:
-            proc.kill()
-            raise RuntimeError(f"the router did not start: see {out / 'router.log'}")
-        time.sleep(0.1)
-    return proc, url
-
-
 def _server(settings, version: str, fault: str, out: Path, tag: str):
     from reference.serve import client
 
@@ -165,7 +140,7 @@ def run_shift(
                 settings, canary["version"], deployment.fault(canary["version"]), out, "candidate"
             )
             servers.append(candidate)
-            router, url = _start_router(out, champion, deployment.champion)
+            router, url = spawn(champion.url, deployment.champion, out, ROUTER_TIMEOUT_S)
             cfg = {
                 "mode": "canary",
                 "percent": canary["percent"],

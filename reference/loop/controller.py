@@ -26,8 +26,6 @@ import datetime as dt
 import json
 import os
 import signal
-import subprocess
-import sys
 import time
 from dataclasses import asdict, replace
 
@@ -171,26 +169,12 @@ class Controller:
         return {"version": version, "url": server.url, "pid": server.proc.pid, "fault": fault}
 
     def _start_router(self) -> dict:
-        from reference.serve.client import free_port, get_status
+        from reference.loop.router import spawn
 
-        port = free_port()
         champion = self.state.champion
-        with (self.dir / "router.log").open("ab") as log:  # the child keeps its own descriptor
-            proc = subprocess.Popen(
-                [
-                    sys.executable, "-m", "reference.loop.router",
-                    "--champion", champion["url"], "--champion-version", champion["version"],
-                    "--port", str(port), "--log", str(self.dir / "router.jsonl"),
-                    "--timeout", str(self.params.rollout.timeout_s),
-                ],
-                stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-            )  # fmt: skip
-        url = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 30
-        while get_status(f"{url}/v2/health/live") != 200:
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"the router did not start: see {self.dir / 'router.log'}")
-            time.sleep(0.1)
+        proc, url = spawn(
+            champion["url"], champion["version"], self.dir, self.params.rollout.timeout_s
+        )
         return {"url": url, "pid": proc.pid}
 
     def _route(self, **config) -> None:

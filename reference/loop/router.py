@@ -384,6 +384,35 @@ def create_app(config: RouterConfig, log_path: Path | None = None):
     return Starlette(routes=routes, lifespan=lifespan)
 
 
+def spawn(champion_url: str, version: str, folder: Path, timeout_s: float, wait_s: float = 30.0):
+    """Start the router as its own process in front of ``champion_url``, logging to ``folder``
+    (router.jsonl, router.log); return (process, url) once it answers /v2/health/live."""
+    import subprocess
+    import sys
+
+    from reference.serve.client import free_port, get_status
+
+    port = free_port()
+    with (folder / "router.log").open("ab") as log:  # the child keeps its own descriptor
+        proc = subprocess.Popen(
+            [
+                sys.executable, "-m", "reference.loop.router",
+                "--champion", champion_url, "--champion-version", version,
+                "--port", str(port), "--log", str(folder / "router.jsonl"),
+                "--timeout", str(timeout_s),
+            ],
+            stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        )  # fmt: skip
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + wait_s
+    while get_status(f"{url}/v2/health/live") != 200:
+        if proc.poll() is not None or time.monotonic() > deadline:
+            proc.kill()
+            raise RuntimeError(f"the router did not start: see {folder / 'router.log'}")
+        time.sleep(0.1)
+    return proc, url
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(
         prog="python -m reference.loop.router", description=__doc__.split("\n\n")[0]
