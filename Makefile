@@ -14,7 +14,7 @@ export DVC_NO_ANALYTICS := 1
 export MLFLOW_DISABLE_TELEMETRY := true
 
 .DEFAULT_GOAL := help
-.PHONY: help setup lab demo test test-unit test-integration test-latest lint hooks format lock bench doctor ui cluster-up cluster-down cluster-smoke clean
+.PHONY: help setup lab demo test test-unit test-integration test-faults test-latest lint hooks format lock bench doctor ui cluster-up cluster-down cluster-smoke clean
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-17s %s\n", $$1, $$2}'
@@ -69,6 +69,12 @@ test-unit: setup ## unit tests only (fast)
 
 test-integration: setup ## integration tests only (real MLflow, DVC, torch)
 	$(BIN)/python -m pytest tests/integration
+
+# The fault tests, wherever they live (-m fault): killed pipelines, crashed and hung candidates,
+# the server fuzz, a full disk, every predictable CLI mistake, corrupt files. docs/faults.md
+# lists what each one proves. `make test` runs them too.
+test-faults: setup ## the fault suite alone: what breaks, and what the project promises then
+	$(BIN)/python -m pytest -m fault -v tests
 
 # The churn canary: the same tests and labs in .venv-latest, built from pyproject's ranges without
 # the lock (newest releases). A separate environment: .venv is never touched. Writes

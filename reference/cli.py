@@ -47,9 +47,24 @@ def _main(
             envvar="MLOPS_LAB_WORKSPACE",
         ),
     ] = None,
+    debug: Annotated[
+        bool,
+        typer.Option(
+            "--debug",
+            help="Show the full traceback when a command fails (for a bug report); "
+            "also MLOPS_LAB_DEBUG=1.",
+        ),
+    ] = False,
 ) -> None:
+    from reference.errors import DEBUG_ENV
+    from reference.logs import quiet_libraries
+
     if workspace is not None:
         os.environ["MLOPS_LAB_WORKSPACE"] = str(workspace.expanduser().resolve())
+    if debug:
+        os.environ[DEBUG_ENV] = "1"  # the stage processes DVC starts inherit it
+    # before any command imports MLflow: its INFO lines go to <workspace>/logs, not the terminal
+    quiet_libraries()
 
 
 def _settings():
@@ -74,6 +89,37 @@ def _stage_params():
 def _fail(message: str, code: int = 1):
     typer.secho(message, fg="red", err=True)
     raise typer.Exit(code)
+
+
+FAULT_CHOICES = ("none", "constant", "shuffled-vocab")
+
+
+def _choice(option: str, value: str, choices: tuple[str, ...]) -> None:
+    if value not in choices:
+        _fail(f"{option} {value!r} is not one of: {', '.join(choices)}", 2)
+
+
+def _check_port(host: str, port: int) -> None:
+    """Fail with a message when ``host:port`` cannot be bound (in use, privileged, not ours)."""
+    import errno
+    import socket
+
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as e:
+            if e.errno == errno.EADDRINUSE:
+                _fail(
+                    f"port {port} on {host} is already in use (another `mlops-lab serve`?): "
+                    f"stop it, or pick another with --port {port + 1}",
+                    2,
+                )
+            if e.errno == errno.EACCES:
+                _fail(f"port {port} needs root here: pick one above 1023, e.g. --port 8080", 2)
+            if e.errno == errno.EADDRNOTAVAIL:
+                _fail(f"{host} is not an address of this machine: use 127.0.0.1", 2)
+            _fail(f"cannot listen on {host}:{port}: {e.strerror}", 2)
 
 
 # ------------------------------------------------------------------------------------ stages
@@ -262,7 +308,7 @@ def level0(
     out: Annotated[Path, typer.Option(help="Where to save the model file, by hand.")] = Path(
         "model_level0.pt"
     ),
-    epochs: Annotated[int, typer.Option(help="Training epochs.")] = 3,
+    epochs: Annotated[int, typer.Option(help="Training epochs.", min=1)] = 3,
 ) -> None:
     """Level 0: train the same model by hand, one call, one file, no tracking, no registry."""
     from reference.level0 import train_by_hand
@@ -307,8 +353,8 @@ def serve(
     host: Annotated[
         str, typer.Option(help="Address to bind; keep 127.0.0.1 unless you mean it.")
     ] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="HTTP port.")] = 8080,
-    max_batch: Annotated[int, typer.Option(help="Most rows one request may carry.")] = 1024,
+    port: Annotated[int, typer.Option(help="HTTP port.", min=1, max=65535)] = 8080,
+    max_batch: Annotated[int, typer.Option(help="Most rows one request may carry.", min=1)] = 1024,
     payload_log: Annotated[
         bool, typer.Option(help="Append every prediction to workspace/serving/payload/*.jsonl.")
     ] = True,
@@ -320,6 +366,15 @@ def serve(
     from reference.serve.server import main as serve_main
 
     settings = _settings()
+    _choice("--fault", fault, FAULT_CHOICES)
+    _check_port(host, port)  # before the model loads, not after: a busy port is said at once
+    if model_uri is None and bundle is None:
+        from reference.registry import CHAMPION, version_by_alias
+
+        if version_by_alias(settings, CHAMPION) is None:
+            _fail("no champion to serve yet: run `mlops-lab pipeline` first", 2)
+    if bundle is not None and not (bundle / "model.json").is_file():
+        _fail(f"{bundle} is not a model bundle (no model.json in it): see `mlops-lab train`", 2)
     argv = [
         "--host",
         host,
@@ -343,20 +398,25 @@ def serve(
 @app.command()
 def predict(
     url: Annotated[str, typer.Option(help="The model server.")] = "http://127.0.0.1:8080",
-    month: Annotated[int, typer.Option(help="Take flights from this month of 2013.")] = 11,
-    rows: Annotated[int, typer.Option(help="How many flights to send.")] = 5,
+    month: Annotated[
+        int, typer.Option(help="Take flights from this month of 2013.", min=1, max=12)
+    ] = 11,
+    rows: Annotated[int, typer.Option(help="How many flights to send.", min=1, max=1000)] = 5,
     protocol: Annotated[
         str, typer.Option(help="v1 (instances) or v2 (Open Inference Protocol tensors).")
     ] = "v1",
     seed: Annotated[int, typer.Option(help="Which flights: a random sample with this seed.")] = 0,
 ) -> None:
     """Send real flights to a running server and show its answers next to what really happened."""
+    from urllib.error import URLError
+
     from rich.console import Console
     from rich.table import Table
 
     from reference import ingest as data
     from reference.serve.client import predict as call
 
+    _choice("--protocol", protocol, ("v1", "v2"))
     settings = _settings()
     folder = settings.project / data.BATCH_DIR
     if (folder / f"2013-{month:02d}.parquet").exists():
@@ -365,7 +425,15 @@ def predict(
         flights, weather = data.load_raw()
         frame = data.build(flights[flights["month"] == month], weather)
     sample = frame.sample(rows, random_state=seed).reset_index(drop=True)
-    answers = call(url, sample, settings.model_name, protocol)
+    try:
+        answers = call(url, sample, settings.model_name, protocol)
+    except (URLError, ConnectionError, TimeoutError) as e:
+        reason = getattr(e, "reason", e)
+        _fail(
+            f"no model server answers at {url} ({reason}): start one with `mlops-lab serve` "
+            "in another terminal, or pass --url",
+            2,
+        )
     table = Table(title=f"{rows} flights of 2013-{month:02d} -> {url} ({protocol})")
     for col in (
         "carrier",
@@ -397,18 +465,21 @@ def predict(
 
 @app.command()
 def watch(
-    month: Annotated[int, typer.Option(help="Replay this month of 2013 as traffic.")] = 11,
+    month: Annotated[
+        int, typer.Option(help="Replay this month of 2013 as traffic.", min=1, max=12)
+    ] = 11,
     fault: Annotated[
         str, typer.Option(help="Serve a silently broken model: none, constant or shuffled-vocab.")
     ] = "none",
     minutes: Annotated[
-        int, typer.Option(help="Slices of traffic, one scrape of /metrics after each.")
+        int, typer.Option(help="Slices of traffic, one scrape of /metrics after each.", min=1)
     ] = 20,
 ) -> None:
     """Serve the champion, replay a month, and show the status-code view next to the prediction view."""
     from reference.watch import render
     from reference.watch import watch as run_watch
 
+    _choice("--fault", fault, FAULT_CHOICES)
     report = run_watch(_settings(), month=month, fault=fault, minutes=minutes)
     render(
         report,
@@ -433,7 +504,7 @@ def loop(
             "new-carrier (see reference/loop/traffic.py)."
         ),
     ] = "natural",
-    days: Annotated[int | None, typer.Option(help="Replay at most this many days.")] = None,
+    days: Annotated[int | None, typer.Option(help="Replay at most this many days.", min=1)] = None,
     until_decision: Annotated[
         bool, typer.Option(help="Stop after a promotion or a rollback.")
     ] = True,
@@ -458,6 +529,18 @@ def loop(
 
     if scenario not in SCENARIOS:
         _fail(f"unknown scenario {scenario!r}; one of: {', '.join(SCENARIOS)}", 2)
+    import datetime as dt
+
+    try:
+        first = dt.date.fromisoformat(start)
+    except ValueError:
+        _fail(f"--start {start!r} is not a date: use YYYY-MM-DD, e.g. 2013-08-01", 2)
+    if first.year != 2013 or first.month == 1:
+        _fail(
+            f"--start {start}: the replay is of 2013, from February on (the champion "
+            "trains on what landed before)",
+            2,
+        )
     settings = _level2()
     if fresh and settings.workspace.exists():
         shutil.rmtree(settings.workspace)
@@ -645,10 +728,12 @@ def ui(
     host: Annotated[
         str, typer.Option(help="Address to listen on; keep 127.0.0.1 unless you mean it.")
     ] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="Port.")] = 5000,
+    port: Annotated[int, typer.Option(help="Port.", min=1, max=65535)] = 5000,
 ) -> None:
     """Start the MLflow UI (a real `mlflow server`) on the workspace's store."""
     from reference import ui as server
+
+    _check_port(host, port)
 
     raise typer.Exit(server.serve(_settings(), host=host, port=port))
 
@@ -662,11 +747,20 @@ def doctor() -> None:
 
 
 def main() -> None:
+    from reference import errors
+
     try:
         app()
     except KeyboardInterrupt:
         sys.exit(130)
-    except (ValueError, FileNotFoundError, RuntimeError, KeyError) as e:
+    except Exception as e:
+        if errors.debugging():
+            raise
         # a learner's predictable mistake: say what to do, not a traceback
-        typer.secho(f"error: {e}", fg="red", err=True)
-        sys.exit(2)
+        message = errors.explain(e)
+        if message is not None:
+            typer.secho(f"error: {message}", fg="red", err=True)
+            sys.exit(2)
+        saved = errors.save_traceback(e, _settings().workspace)
+        typer.secho(errors.bug_message(e, saved), fg="red", err=True)
+        sys.exit(1)

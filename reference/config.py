@@ -15,8 +15,10 @@ Nothing here touches the disk on import.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -157,20 +159,145 @@ class Params:
         return dataclasses.asdict(self)
 
 
+# What each param may be, beyond its type: a learner's `--set train.epochs=0` is refused before
+# it is written to params.yaml, with the rule, instead of failing deep inside a stage.
+def _at_least(low):
+    return (lambda v: v >= low), f"at least {low}"
+
+
+def _between(low, high):
+    return (lambda v: low <= v <= high), f"between {low} and {high}"
+
+
+def _positive():
+    return (lambda v: v > 0), "greater than 0"
+
+
+def _fraction():
+    return (lambda v: 0 <= v <= 1), "a fraction between 0 and 1"
+
+
+_MONTH = _between(1, 12)
+RULES: dict[str, tuple[Any, str]] = {
+    "split.train_start": _MONTH,
+    "split.train_end": _MONTH,
+    "split.valid_months": _at_least(1),
+    "split.holdout_months": _at_least(1),
+    "ingest.cancelled": ((lambda v: v in ("exclude", "positive")), "'exclude' or 'positive'"),
+    "ingest.fault_month": _MONTH,
+    "ingest.landed_through": _MONTH,
+    "validate.reference_months": (
+        (lambda v: bool(v) and all(1 <= m <= 12 for m in v)),
+        "a non-empty list of months 1-12",
+    ),
+    "validate.missing_rate_warn": _fraction(),
+    "validate.missing_rate_fail": _fraction(),
+    "validate.out_of_range_warn": _fraction(),
+    "validate.out_of_range_fail": _fraction(),
+    "validate.unseen_category_warn": _fraction(),
+    "validate.unseen_category_fail": _fraction(),
+    "validate.invariant_fail": _fraction(),
+    "transform.min_category_count": _at_least(1),
+    "train.hidden": ((lambda v: bool(v) and all(n >= 1 for n in v)), "a list of layer widths >= 1"),
+    "train.embedding_dim": _at_least(1),
+    "train.dropout": ((lambda v: 0 <= v < 1), "at least 0 and below 1"),
+    "train.batch_size": _at_least(1),
+    "train.lr": _positive(),
+    "train.weight_decay": _at_least(0),
+    "train.epochs": _at_least(1),
+    "train.patience": _at_least(0),
+    "train.device": (
+        (lambda v: re.fullmatch(r"auto|cpu|mps|cuda(:\d+)?", v) is not None),
+        "auto, cpu, cuda, cuda:N or mps",
+    ),
+    "evaluate.threshold": ((lambda v: 0 < v < 1), "between 0 and 1 (exclusive)"),
+    "evaluate.min_slice_size": _at_least(1),
+    "evaluate.calibration_bins": _at_least(2),
+    "gate.max_latency_ms": _positive(),
+    "gate.max_model_size_mb": _positive(),
+    "retrain.check_every_days": _at_least(1),
+    "retrain.window_days": _at_least(1),
+    "retrain.drift_share": _fraction(),
+    "retrain.min_labelled": _at_least(1),
+    "retrain.cooldown_days": _at_least(0),
+    "retrain.schedule_days": _at_least(1),
+    "retrain.label_delay_days": _at_least(0),
+    "rollout.shadow_min_requests": _at_least(1),
+    "rollout.shadow_max_days": _at_least(1),
+    "rollout.canary_percent": (
+        (lambda v: 0 < v < 100),
+        "a percentage between 0 and 100 (exclusive)",
+    ),
+    "rollout.canary_min_requests": _at_least(1),
+    "rollout.canary_min_labelled": _at_least(1),
+    "rollout.canary_max_days": _at_least(1),
+    "rollout.max_error_rate": _fraction(),
+    "rollout.max_latency_ratio": _positive(),
+    "rollout.min_spread_ratio": _at_least(0),
+    "rollout.max_score_ks": _fraction(),
+    "rollout.alpha": ((lambda v: 0 < v < 1), "between 0 and 1 (exclusive)"),
+    "rollout.timeout_s": _positive(),
+}
+
+
+def _type_error(hint: str, value: Any) -> str | None:
+    """Why ``value`` is not of the annotated type (None when it is). YAML gives ints, floats,
+    strings, booleans, lists and nulls; a bool is not a number here (`epochs: yes` is a typo)."""
+
+    def number(v, integer):
+        if isinstance(v, bool) or not isinstance(v, int | float):
+            return False
+        return isinstance(v, int) if integer else True
+
+    optional = hint.endswith("| None")
+    base = hint.removesuffix("| None").strip()
+    if value is None:
+        return None if optional else "a value (it is empty)"
+    if base == "int" and not number(value, True):
+        return "a whole number"
+    if base == "float" and not number(value, False):
+        return "a number"
+    if base == "bool" and not isinstance(value, bool):
+        return "true or false"
+    if base == "str" and not isinstance(value, str):
+        return "a word (text)"
+    if base.startswith("tuple[int") and (
+        not isinstance(value, list | tuple) or not all(number(v, True) for v in value)
+    ):
+        return "a list of whole numbers, e.g. [64, 32]"
+    return None
+
+
 def _build(cls: type, values: dict[str, Any], where: str) -> Any:
-    """Build a params dataclass, rejecting unknown keys with a message that lists the known ones."""
+    """Build a params dataclass, rejecting unknown keys with a message that lists the known ones,
+    and values of the wrong type or out of range with the rule they break."""
     known = {f.name: f for f in dataclasses.fields(cls)}
+    if not isinstance(values, dict):
+        raise ValueError(f"{where} should be a section of key: value lines, not {values!r}")
     unknown = sorted(set(values) - set(known))
     if unknown:
         raise ValueError(f"unknown key(s) {unknown} in {where}; known keys: {sorted(known)}")
     kwargs = {}
     for name, value in values.items():
         default = getattr(cls(), name) if name in known else None
+        key = f"{where}.{name}".removeprefix("params.")
         if dataclasses.is_dataclass(default):
             kwargs[name] = _build(type(default), value or {}, f"{where}.{name}")
-        elif isinstance(default, tuple) and isinstance(value, list):
+            continue
+        if str(known[name].type).startswith("float") and isinstance(value, str):
+            # YAML 1.1 reads `1e-3` (no dot) as text; a learner means the number
+            with contextlib.suppress(ValueError):
+                value = float(value)
+        wrong = _type_error(str(known[name].type), value)
+        if wrong:
+            raise ValueError(f"{key} = {value!r}: should be {wrong} (default: {default!r})")
+        if key in RULES and value is not None:
+            ok, rule = RULES[key]
+            if not ok(value):
+                raise ValueError(f"{key} = {value!r}: should be {rule} (default: {default!r})")
+        if isinstance(default, tuple) and isinstance(value, list):
             kwargs[name] = tuple(value)
-        elif isinstance(default, float) and isinstance(value, int) and not isinstance(value, bool):
+        elif isinstance(default, float) and isinstance(value, int):
             kwargs[name] = float(value)
         else:
             kwargs[name] = value
@@ -178,7 +305,9 @@ def _build(cls: type, values: dict[str, Any], where: str) -> Any:
 
 
 def params_from_dict(values: dict[str, Any] | None) -> Params:
-    return _build(Params, values or {}, "params")
+    params = _build(Params, values or {}, "params")
+    params.split.months()  # the windows must fit in the year: say so now, not in a stage
+    return params
 
 
 def load_params(path: str | Path = "params.yaml", overrides: list[str] | None = None) -> Params:
@@ -186,9 +315,23 @@ def load_params(path: str | Path = "params.yaml", overrides: list[str] | None = 
     import yaml  # here, not at the top: the training core imports this module on a bare GPU box
 
     path = Path(path)
-    values = yaml.safe_load(path.read_text()) if path.exists() else {}
+    try:
+        values = yaml.safe_load(path.read_text()) if path.exists() else {}
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f" (line {mark.line + 1})" if mark else ""
+        raise ValueError(
+            f"{path} is not valid YAML{where}: fix it, or delete it to start from the defaults"
+        ) from None
+    if values is not None and not isinstance(values, dict):
+        raise ValueError(
+            f"{path} should hold sections of key: value lines; delete it for the defaults"
+        )
     values = apply_overrides(values or {}, overrides or [])
-    return params_from_dict(values)
+    try:
+        return params_from_dict(values)
+    except ValueError as e:
+        raise ValueError(f"{path}: {e}") from None
 
 
 def apply_overrides(values: dict[str, Any], overrides: list[str]) -> dict[str, Any]:

@@ -10,8 +10,10 @@ with a 2 s timeout, so a hanging tool cannot hang the doctor.
 
 from __future__ import annotations
 
+import contextlib
 import importlib.metadata
 import importlib.util
+import os
 import platform
 import re
 import shutil
@@ -179,6 +181,62 @@ def render(findings: list[Finding]) -> Table:
     return table
 
 
+def workspace_state(workspace: Path) -> list[str]:
+    """What a bug report needs to know of the workspace, from its files alone (no MLflow import)."""
+    import json
+
+    if not workspace.exists():
+        return ["workspace: not created yet"]
+    project = workspace / "project"
+    lines = [f"workspace: {workspace}"]
+    if (project / ".git").exists():
+        head = subprocess.run(
+            ["git", "log", "-1", "--format=%h %s"], cwd=project, capture_output=True, text=True
+        ).stdout.strip()
+        lines.append(f"  project: last commit {head or '(none)'}")
+    else:
+        lines.append("  project: none (no pipeline run yet)")
+    gate = project / "reports" / "gate.json"
+    if gate.is_file():
+        with contextlib.suppress(ValueError, OSError):
+            lines.append(f"  last gate decision: {json.loads(gate.read_text()).get('decision')}")
+    for name, what in (
+        ("pipeline.lock", "a pipeline run holds the lock (or was killed)"),
+        ("level2/loop/state.json", "Level 2 loop state"),
+        ("gameday/game.json", "a game day"),
+        ("logs/last-error.txt", "the last unexpected error's traceback"),
+    ):
+        if (workspace / name).exists():
+            lines.append(f"  {name}: {what}")
+    return lines
+
+
+def report(workspace: Path, findings: list[Finding]) -> str:
+    """A fenced block to paste into a bug report: versions, OS, tools, the workspace."""
+    try:
+        version = importlib.metadata.version("mlops-lab")
+    except importlib.metadata.PackageNotFoundError:
+        version = "not installed"
+    commit = subprocess.run(
+        ["git", "rev-parse", "--short", "HEAD"],
+        cwd=Path(__file__).parent,
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
+    lines = [
+        f"mlops-lab {version}" + (f" (commit {commit})" if commit else ""),
+        f"python {platform.python_version()} ({sys.executable})",
+        f"platform {platform.platform()}, {platform.machine()}, {os.cpu_count()} CPUs",
+    ]
+    lines += [
+        f"{f.name}: {f.found or '-'}" + ("" if f.ok else f" [{f.status}]")
+        for f in findings
+        if f.required or f.found
+    ]
+    lines += workspace_state(workspace)
+    return "\n".join(["```text", *lines, "```"])
+
+
 def main(workspace: Path | None = None) -> int:
     if workspace is None:
         from reference.config import get_settings
@@ -194,6 +252,9 @@ def main(workspace: Path | None = None) -> int:
         )
     else:
         console.print("[green]all required checks passed[/]")
+    console.print("\nfor a bug report, paste this block with the command and what it printed:")
+    # print, not rich: the block must be copied as it is, without wrapping or markup
+    print(report(workspace, findings))
     return exit_code(findings)
 
 

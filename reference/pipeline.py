@@ -50,10 +50,44 @@ def stage_env(settings: Settings) -> dict[str, str]:
     return env
 
 
+def _repro(settings: Settings, args: list[str], lock, log: Path | None) -> int:
+    """`dvc repro` as a child that dies with this process (Linux), recorded in the run lock so
+    that a later run can stop it if this one is killed; Ctrl+C stops it too."""
+    from reference import runlock
+
+    env = stage_env(settings)
+    env[runlock.OWNER_ENV] = lock.owner
+    out = None
+    if log is not None:  # the stages' output goes to a file (the Level 2 loop keeps it there)
+        log.parent.mkdir(parents=True, exist_ok=True)
+        out = log.open("a")
+    try:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "dvc", "repro", *args],
+            cwd=settings.project,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT if out else None,
+            preexec_fn=runlock.dies_with(os.getpid()),  # noqa: PLW1509 (resolved before fork)
+        )
+        lock.record_child(proc.pid)
+        try:
+            return proc.wait()
+        except KeyboardInterrupt:  # the terminal sent SIGINT to dvc too: give it a moment
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+            raise
+    finally:
+        if out is not None:
+            out.close()
+
+
 def _dvc(
     settings: Settings, *args: str, capture: bool = False, log: Path | None = None
 ) -> subprocess.CompletedProcess:
-    if log is not None:  # the stages' output goes to a file (the Level 2 loop keeps it there)
+    if log is not None:
         log.parent.mkdir(parents=True, exist_ok=True)
         with log.open("a") as out:
             return subprocess.run(
@@ -80,7 +114,13 @@ def init_workspace(settings: Settings) -> Path:
             "git is not installed: the pipeline versions data with git + DVC (apt-get install git)"
         )
     ws, project = settings.workspace, settings.project
-    project.mkdir(parents=True, exist_ok=True)
+    try:
+        project.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise RuntimeError(
+            f"cannot create the workspace at {ws} ({e.strerror}): choose a writable folder with "
+            "--workspace DIR or MLOPS_LAB_WORKSPACE=DIR"
+        ) from None
     settings.dvc_remote.mkdir(exist_ok=True)
     settings.mlflow_dir.mkdir(exist_ok=True)
     (ws / MARKER).write_text(json.dumps({"created_by": "mlops-lab"}) + "\n")
@@ -147,6 +187,7 @@ class PipelineResult:
     seconds: float
     gate: dict | None
     commit: str | None
+    recovered: tuple[str, ...] = ()  # what was cleaned up after an earlier, killed run
 
 
 def run_pipeline(
@@ -159,21 +200,59 @@ def run_pipeline(
     """Run dvc repro in the workspace project; on success push to the remote and commit.
     ``log``: append the stages' output to this file instead of the terminal. ``targets``: run
     only up to these stages (``["transform"]``: ingest, validate, transform)."""
+    from reference import runlock
+
     project = init_workspace(settings)
     if overrides:
         write_overrides(project / "params.yaml", overrides)
     load_params(project / "params.yaml")  # fail early, with a clear message, on a bad params file
+    lock = runlock.acquire(settings.workspace, project)
+    try:
+        notes = _recover(settings, lock)
+        return _run_locked(settings, project, lock, overrides, force, log, targets, notes)
+    finally:
+        lock.release()
+
+
+def _recover(settings: Settings, lock) -> list[str]:
+    """Say what was cleaned after a killed run, and take its half-made entries out of the registry."""
+    notes = list(lock.notes)
+    if lock.stale:
+        notes += _recover_registry(settings)
+    for note in notes:
+        print(f"recovering: {note}", file=sys.stderr)
+    return notes
+
+
+def _recover_registry(settings: Settings) -> list[str]:
+    from reference.registry import recover
+
+    done = recover(settings)
+    notes = []
+    if done.runs_marked_killed:
+        notes.append(f"marked {len(done.runs_marked_killed)} unfinished MLflow run(s) KILLED")
+    if done.versions_deleted:
+        notes.append(
+            f"deleted half-registered version(s) {', '.join(done.versions_deleted)} "
+            f"of {settings.model_name}"
+        )
+    return notes
+
+
+def _run_locked(settings, project, lock, overrides, force, log, targets, notes) -> PipelineResult:
     started = time.perf_counter()
     gate_before = (
         (project / "reports/gate.json").stat().st_mtime
         if (project / "reports/gate.json").exists()
         else None
     )
-    proc = _dvc(settings, "repro", *(["--force"] if force else []), *(targets or []), log=log)
+    code = _repro(settings, [*(["--force"] if force else []), *(targets or [])], lock, log)
     seconds = time.perf_counter() - started
-    if proc.returncode:
+    if code:
         failed = _failed_stage(project)
-        return PipelineResult(False, failed, seconds, None, None)
+        # a stage that failed (or was killed alone) in register may have left a pending version
+        notes = notes + [f"after the failed run: {n}" for n in _recover_registry(settings)]
+        return PipelineResult(False, failed, seconds, None, None, tuple(notes))
     push = _dvc(settings, "push", "-q", capture=True)
     if push.returncode:
         print(
@@ -181,8 +260,8 @@ def run_pipeline(
             file=sys.stderr,
         )
     _git(project, "add", "-A")
-    commit = None
-    if _git(project, "diff", "--cached", "--quiet", check=False).returncode:
+    committed = bool(_git(project, "diff", "--cached", "--quiet", check=False).returncode)
+    if committed:
         _git(
             project,
             "commit",
@@ -197,18 +276,27 @@ def run_pipeline(
     if gate_file.exists() and (gate_before is None or gate_file.stat().st_mtime != gate_before):
         gate = json.loads(gate_file.read_text())
         _tag_data_version(settings, project, commit)
-    return PipelineResult(True, None, seconds, gate, commit)
+    elif lock.stale and committed:
+        # the killed run registered a model but never committed its data: this commit holds it
+        _tag_data_version(settings, project, commit, only_if_missing=True)
+    return PipelineResult(True, None, seconds, gate, commit, tuple(notes))
 
 
-def _tag_data_version(settings: Settings, project: Path, commit: str) -> None:
+def _tag_data_version(
+    settings: Settings, project: Path, commit: str, only_if_missing: bool = False
+) -> None:
     """Write the project commit that holds this run's data and params onto the MLflow run:
     from the registry, `git checkout <commit> && dvc checkout` in the project brings them back."""
     from mlflow import MlflowClient
 
-    candidate = json.loads((project / "registry/candidate.json").read_text())
-    MlflowClient(tracking_uri=settings.tracking_uri).set_tag(
-        candidate["run_id"], "data.commit", commit
-    )
+    candidate = project / "registry/candidate.json"
+    if not candidate.exists():
+        return
+    run_id = json.loads(candidate.read_text())["run_id"]
+    c = MlflowClient(tracking_uri=settings.tracking_uri)
+    if only_if_missing and "data.commit" in c.get_run(run_id).data.tags:
+        return
+    c.set_tag(run_id, "data.commit", commit)
 
 
 def failing_checks(project: Path) -> list[str]:

@@ -31,9 +31,14 @@ def client(settings: Settings):
 
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # no bars in stage logs
     if settings.tracking_uri.startswith("sqlite:///"):
-        Path(settings.tracking_uri.removeprefix("sqlite:///")).parent.mkdir(
-            parents=True, exist_ok=True
-        )
+        store = Path(settings.tracking_uri.removeprefix("sqlite:///")).parent
+        try:
+            store.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise RuntimeError(
+                f"cannot create the MLflow store at {store} ({e.strerror}): choose a writable "
+                "workspace with --workspace DIR or MLOPS_LAB_WORKSPACE=DIR"
+            ) from None
     # MLflow's set_tracking_uri also exports MLFLOW_TRACKING_URI to os.environ; restore it, or
     # the next get_settings() in this process (a second workspace, a notebook) would inherit
     # this store instead of its own default
@@ -130,7 +135,8 @@ def log_and_register(
     # missing values does not apply; keep the stage log readable
     warnings.filterwarnings("ignore", message="Hint: Inferred schema contains integer column")
     with mlflow.start_run(
-        run_name=f"train-{months['train'][0]:02d}-{months['train'][-1]:02d}"
+        run_name=f"train-{months['train'][0]:02d}-{months['train'][-1]:02d}",
+        tags={OWNER_TAG: owner_token()},
     ) as run:
         mlflow.log_params(flat_params("", params.to_dict()))
         mlflow.log_metrics(
@@ -166,9 +172,85 @@ def log_and_register(
             pip_requirements=pip_requirements(),
             model_config={"threshold": params.evaluate.threshold},
         )
-        mv = mlflow.register_model(info.model_uri, settings.model_name)
+    # Registered only once the run is FINISHED, and marked pending until `challenger` points at
+    # it: a process killed anywhere in between leaves a version that `recover` can recognise
+    # and delete, never a half-made one that looks real.
+    if not _exists(c, settings.model_name):
+        c.create_registered_model(settings.model_name)
+    mv = c.create_model_version(
+        settings.model_name,
+        source=info.model_uri,
+        run_id=run.info.run_id,
+        tags={PENDING_TAG: owner_token()},
+        model_id=info.model_id,
+    )
     c.set_registered_model_alias(settings.model_name, CHALLENGER, mv.version)
+    c.delete_model_version_tag(settings.model_name, mv.version, PENDING_TAG)
     return Registered(settings.model_name, str(mv.version), run.info.run_id, info.model_uri)
+
+
+def _exists(c, name: str) -> bool:
+    from mlflow.exceptions import MlflowException
+
+    try:
+        c.get_registered_model(name)
+    except MlflowException:
+        return False
+    return True
+
+
+# ------------------------------------------------------------------------ crash consistency
+OWNER_TAG = "mlops_lab.owner"  # on a run: the process that logs it
+PENDING_TAG = "mlops_lab.pending"  # on a version: registered, not yet the challenger
+
+
+def owner_token(pid: int | None = None) -> str:
+    """``pid:start time``: names one process, even after its pid is reused by another."""
+    import psutil
+
+    proc = psutil.Process(pid)
+    return f"{proc.pid}:{proc.create_time():.2f}"
+
+
+def owner_alive(token: str) -> bool:
+    import psutil
+
+    pid, _, started = token.partition(":")
+    try:
+        return f"{psutil.Process(int(pid)).create_time():.2f}" == started
+    except (psutil.Error, ValueError):
+        return False
+
+
+@dataclass(frozen=True)
+class Recovered:
+    runs_marked_killed: list[str]
+    versions_deleted: list[str]
+
+
+def recover(settings: Settings) -> Recovered:
+    """Undo what a killed register stage left in the registry: runs still RUNNING whose process
+    is gone are marked KILLED, and versions still pending whose process is gone are deleted.
+    A live owner's work is left alone. Safe to call any time; cheap when there is nothing."""
+    c = client(settings)
+    experiment = c.get_experiment_by_name(settings.experiment)
+    killed = []
+    if experiment is not None:
+        for run in c.search_runs(
+            [experiment.experiment_id], filter_string="attributes.status = 'RUNNING'"
+        ):
+            token = run.data.tags.get(OWNER_TAG)
+            if token and not owner_alive(token):
+                c.set_terminated(run.info.run_id, status="KILLED")
+                killed.append(run.info.run_id)
+    deleted = []
+    if _exists(c, settings.model_name):
+        for mv in c.search_model_versions(f"name='{settings.model_name}'"):
+            token = mv.tags.get(PENDING_TAG)
+            if token and not owner_alive(token):
+                c.delete_model_version(settings.model_name, mv.version)
+                deleted.append(str(mv.version))
+    return Recovered(killed, deleted)
 
 
 def version_by_alias(settings: Settings, alias: str):

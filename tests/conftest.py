@@ -24,3 +24,31 @@ def winter(flights: pd.DataFrame) -> pd.DataFrame:
 @pytest.fixture(scope="session")
 def july(flights: pd.DataFrame) -> pd.DataFrame:
     return flights[flights["month"] == 7].reset_index(drop=True)
+
+
+@pytest.fixture(scope="session")
+def checkpoint_cache(tmp_path_factory):
+    """Where the labs' champion checkpoint is built once per test session (`make test` names
+    the folder; a bare pytest run gets a temporary one)."""
+    import os
+
+    from reference.labkit.checkpoint import CACHE_ENV
+
+    if not os.environ.get(CACHE_ENV):
+        os.environ[CACHE_ENV] = str(tmp_path_factory.mktemp("checkpoint-cache"))
+    return os.environ[CACHE_ENV]
+
+
+@pytest.fixture(scope="module")
+def champion_settings(tmp_path_factory, checkpoint_cache):
+    """Settings of a fresh workspace that holds a registered champion (the labs' checkpoint: one
+    real pipeline run per session, copied), ignoring the shell's MLflow environment."""
+    from reference.config import get_settings
+    from reference.labkit.checkpoint import champion_workspace
+
+    mp = pytest.MonkeyPatch()
+    mp.delenv("MLFLOW_TRACKING_URI", raising=False)
+    mp.delenv("MLOPS_LAB_MODEL_NAME", raising=False)
+    lab = champion_workspace(tmp_path_factory.mktemp("champion") / "ws", log=lambda _: None)
+    yield get_settings(lab.workspace)
+    mp.undo()

@@ -225,6 +225,16 @@ def _traffic(lab: Lab, log, month: int = TRAFFIC_MONTH) -> None:
 BUILDERS = {"champion": _champion, "traffic": _traffic}
 
 
+def champion_workspace(workspace: Path, log=print) -> Lab:
+    """A fresh workspace at ``workspace`` holding the champion checkpoint (built, or copied from
+    the test session's cache): for tests and tools that need the state lab 04 starts from."""
+    root = repo_root(Path(__file__).parent)
+    card = next(c for c in labmeta.all_labs(root / "labs") if c.checkpoint == "champion")
+    lab = Lab(meta=card, root=root, workspace=fresh_workspace(Path(workspace)))
+    _champion(lab, log)
+    return lab
+
+
 def start(lab_id: str, root: str | Path | None = None, log=print) -> Lab:
     """Build lab ``lab_id``'s starting state in ``workspace/lab<id>`` (fresh) and return it."""
     root = repo_root(Path(root) if root else None)

@@ -49,7 +49,17 @@ class LoopState:
     def load(cls, path: Path) -> LoopState:
         if not path.exists():
             return cls()
-        values = json.loads(path.read_text())
+        try:
+            values = json.loads(path.read_text())
+            if not isinstance(values, dict):
+                raise ValueError("not a JSON object")
+        except ValueError as e:
+            # save() is atomic, so this is damage from outside (a disk error, a hand edit):
+            # guessing where the loop was could promote or kill the wrong model
+            raise ValueError(
+                f"{path} is unreadable ({e}): the controller cannot tell where it was. "
+                "Start over with `mlops-lab loop --fresh`, or restore the file from a backup"
+            ) from None
         known = set(cls.__dataclass_fields__)
         return cls(**{k: v for k, v in values.items() if k in known})
 
@@ -59,6 +69,11 @@ class LoopState:
         tmp = path.with_suffix(".tmp")
         tmp.write_text(json.dumps(asdict(self), indent=2) + "\n")
         os.replace(tmp, path)
+
+
+def _torn(line: str) -> bool:
+    """A line that starts as an event but was cut short (append() ended it with a newline)."""
+    return line.startswith("{") and not line.rstrip().endswith("}")
 
 
 class EventLog:
@@ -77,14 +92,31 @@ class EventLog:
             "metrics": metrics,
         }
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        with self.path.open("a") as f:
-            f.write(json.dumps(event, default=_plain) + "\n")
+        with self.path.open("a+b") as f:
+            f.seek(0, os.SEEK_END)
+            if f.tell():
+                f.seek(-1, os.SEEK_END)
+                torn = f.read(1) != b"\n"  # a killed writer's half line: end it, keep ours whole
+            else:
+                torn = False
+            f.write((("\n" if torn else "") + json.dumps(event, default=_plain) + "\n").encode())
         return event
 
     def read(self) -> list[dict]:
         if not self.path.exists():
             return []
-        return [json.loads(line) for line in self.path.read_text().splitlines() if line.strip()]
+        lines = [line for line in self.path.read_text().splitlines() if line.strip()]
+        events = []
+        for number, line in enumerate(lines, 1):
+            try:
+                events.append(json.loads(line))
+            except ValueError:
+                if number == len(lines) or _torn(line):
+                    continue  # a controller killed mid-append leaves half a line: not an event
+                raise ValueError(
+                    f"{self.path} line {number} is not JSON: the event log was edited or damaged"
+                ) from None
+        return events
 
 
 def _plain(value):

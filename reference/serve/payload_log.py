@@ -9,13 +9,20 @@ joining this log with the outcomes when they come in. One JSON object per row:
 Files are ``payload-<UTC timestamp>.jsonl`` in one folder, rotated by size: a new file starts
 when the current one passes ``max_bytes``. Nothing is ever rewritten.
 
+A write that fails (disk full, read-only disk, no permission) loses that request's records but
+never the prediction: ``append`` returns False, the server counts it
+(``payload_log_write_errors_total``) and warns once on stderr, and the next request tries the
+same file again, so writing resumes by itself once there is space.
+
     from reference.serve.payload_log import read_payload_log
     df = read_payload_log("workspace/serving/payload")   # one row per prediction
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
+import sys
 import threading
 from datetime import UTC, datetime
 from pathlib import Path
@@ -28,15 +35,19 @@ class PayloadLog:
     def __init__(self, folder: str | Path, max_bytes: int = 50 * 1024 * 1024):
         self.folder = Path(folder)
         self.max_bytes = max_bytes
+        self.write_errors = 0  # requests whose records could not be written
         self._lock = threading.Lock()
         self._file = None
-        self._path: Path | None = None
+        # named now, created on the first write: the server can say where it will write
+        self._path = self._new_path()
+
+    def _new_path(self) -> Path:
+        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
+        return self.folder / f"payload-{stamp}.jsonl"
 
     def _open(self) -> None:
         self.folder.mkdir(parents=True, exist_ok=True)
-        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
-        self._path = self.folder / f"payload-{stamp}.jsonl"
-        self._file = self._path.open("ab")
+        self._file = self._path.open("ab")  # append: a reopen after a failure keeps what is there
 
     def append(
         self,
@@ -45,7 +56,8 @@ class PayloadLog:
         columns: dict[str, list],
         proba: np.ndarray,
         label: np.ndarray,
-    ) -> None:
+    ) -> bool:
+        """Append one record per row; False when the write failed (the records are lost)."""
         now = datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
         names = list(columns)
         features = [
@@ -72,20 +84,44 @@ class PayloadLog:
             )
         ]
         with self._lock:
-            if self._file is None or self._file.tell() > self.max_bytes:
-                self.close()
-                self._open()
-            self._file.write(b"\n".join(lines) + b"\n")
-            self._file.flush()
+            try:
+                if self._file is not None and self._file.tell() > self.max_bytes:
+                    self.close()
+                    self._path = self._new_path()
+                if self._file is None:
+                    self._open()
+                self._file.write(b"\n".join(lines) + b"\n")
+                self._file.flush()
+                return True
+            except OSError as e:
+                self._drop()
+                self.write_errors += 1
+                error, first = e, self.write_errors == 1
+        if first:  # once, not once per request: a full disk would flood the log that reports it
+            print(
+                f"WARNING payload log: cannot write {self._path}: {error}. Predictions are still "
+                "answered, but their records are lost until the write succeeds again; each "
+                "failed request is counted in payload_log_write_errors_total. "
+                "(This warning is shown once.)",
+                file=sys.stderr,
+                flush=True,
+            )
+        return False
+
+    def _drop(self) -> None:
+        # the handle's buffer holds the records that just failed: closing tries them once more,
+        # and may fail the same way; either way they are gone and the next write reopens the file
+        with contextlib.suppress(OSError):
+            self.close()
 
     @property
-    def path(self) -> Path | None:
+    def path(self) -> Path:
         return self._path
 
     def close(self) -> None:
         if self._file is not None:
-            self._file.close()
-            self._file = None
+            file, self._file = self._file, None
+            file.close()
 
 
 def read_payload_log(folder: str | Path) -> pd.DataFrame:

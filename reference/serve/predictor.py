@@ -127,6 +127,10 @@ class FlightDelayPredictor(Model):
 
         encoded = self.bundle.transform.apply(payload["columns"])
         proba = predict_encoded(self.bundle.net, encoded)
+        try:
+            _refuse_unscorable(payload["columns"], proba, payload["v2"])
+        except BadRequest as e:
+            raise InvalidInput(f"[{e.status}] {e.message}") from e
         return {**payload, "proba": proba, "unknown": encoded.unknown}
 
     # ----------------------------------------------------------------------- postprocess
@@ -140,7 +144,10 @@ class FlightDelayPredictor(Model):
             )
         if self.payload_log is not None:
             request_id = (headers or {}).get("x-request-id") or uuid.uuid4().hex
-            self.payload_log.append(request_id, self.version, columns, proba, label)
+            written = self.payload_log.append(request_id, self.version, columns, proba, label)
+            # a failed write costs the record, never the answer: counted here, warned once there
+            if not written and self.telemetry is not None:
+                self.telemetry.payload_write_errors.inc()
         if result["v2"]:
             return InferResponse(
                 response_id=result["id"] or uuid.uuid4().hex,
@@ -172,6 +179,31 @@ def _input_counts(columns: dict[str, list], unknown: dict[str, int]) -> tuple[di
         with np.errstate(invalid="ignore"):
             out_of_range[col] = int(((values < low) | (values > high)).sum())
     return missing, unknown, out_of_range
+
+
+def _refuse_unscorable(columns: dict[str, list], proba: np.ndarray, v2: bool) -> None:
+    """A NaN score is never an answer: NaN >= threshold is False, so it would go out as a 200,
+    probability null, label 0 ("on time"). It comes from a finite but absurd value (a precip of
+    -1e308) that overflows the model's float32 arithmetic once scaled: the client's to fix."""
+    bad = np.flatnonzero(~np.isfinite(proba))
+    if not len(bad):
+        return
+    i = int(bad[0])
+    where = f"row {i} of the inputs" if v2 else f"instances[{i}]"
+    culprits = [
+        f"'{col}' is {value!r} (its physical range is {low:g} to {high:g})"
+        for col, (low, high) in RANGES.items()
+        if isinstance(value := columns[col][i], int | float)
+        and value == value
+        and not low <= value <= high
+    ]
+    if not culprits:  # nothing odd in the row: the model is broken, and that is the server's 5xx
+        raise RuntimeError(f"the model returned a non-finite score for {where}")
+    raise BadRequest(
+        400,
+        f"{where} cannot be scored: {'; '.join(culprits)}; a value this far out overflows the "
+        f"model's arithmetic ({len(bad)} such row(s) in the request)",
+    )
 
 
 def _with_fault(bundle, fault: str):

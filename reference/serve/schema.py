@@ -36,6 +36,10 @@ V2_DATATYPES = {
     "UINT32",
     "UINT64",
 }
+# what numpy can hold in each integer datatype: a value outside it is an OverflowError (a 500)
+INT_RANGES = {f"INT{b}": (-(2 ** (b - 1)), 2 ** (b - 1) - 1) for b in (8, 16, 32, 64)} | {
+    f"UINT{b}": (0, 2**b - 1) for b in (8, 16, 32, 64)
+}
 
 
 class BadRequest(Exception):
@@ -166,20 +170,30 @@ def check_v2_structure(body: Any) -> None:
         missing = [k for k in ("name", "shape", "datatype", "data") if k not in tensor]
         if missing:
             raise BadRequest(400, f"{where} is missing {missing}")
+        if not isinstance(tensor["name"], str) or not tensor["name"]:
+            raise BadRequest(
+                400, f"{where}: name must be a non-empty string, got {_short(tensor['name'])}"
+            )
         where = f"input '{tensor['name']}'"
         shape, data, datatype = tensor["shape"], tensor["data"], tensor["datatype"]
-        if not isinstance(shape, list) or not all(isinstance(d, int) and d >= 0 for d in shape):
+        if not isinstance(shape, list) or not all(
+            isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in shape
+        ):
             raise BadRequest(
-                400, f"{where}: shape must be a list of non-negative integers, got {shape!r}"
+                400,
+                f"{where}: shape must be a list of non-negative integers, got {_short(shape)}",
             )
         if len(shape) != 1:
             raise BadRequest(
                 400, f"{where}: shape must be 1-D [rows] (one tensor per feature), got {shape}"
             )
-        if datatype not in V2_DATATYPES:
+        if not isinstance(datatype, str) or datatype not in V2_DATATYPES:
             raise BadRequest(
-                400, f"{where}: unknown datatype {datatype!r}; use one of {sorted(V2_DATATYPES)}"
+                400,
+                f"{where}: unknown datatype {_short(datatype)}; use one of {sorted(V2_DATATYPES)}",
             )
+        if not isinstance(data, list):
+            raise BadRequest(400, f"{where}: data must be a list of values, got {_short(data)}")
         flat = _flatten(data)
         if len(flat) != math.prod(shape):
             raise BadRequest(
@@ -196,6 +210,25 @@ def check_v2_structure(body: Any) -> None:
             raise BadRequest(
                 400, f"{where}: null is only allowed in FP tensors (as a missing reading)"
             )
+        elif datatype in INT_RANGES:
+            low, high = INT_RANGES[datatype]
+            wrong = [v for v in flat if not _whole(v) or not low <= v <= high]
+            if wrong:
+                raise BadRequest(
+                    400,
+                    f"{where}: {datatype} data must be whole numbers from {low:,} to {high:,}, "
+                    f"got {wrong[0]!r}",
+                )
+
+
+def _whole(value: int | float) -> bool:
+    return isinstance(value, int) or value.is_integer()  # 3.0 is whole; 1.5, inf and NaN are not
+
+
+def _short(value: Any, limit: int = 60) -> str:
+    """A value for an error message, cut short: a fuzzed request can hold megabytes."""
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit] + "..."
 
 
 def _flatten(data: Any) -> list:

@@ -25,6 +25,12 @@ import time
 from reference.serve.schema import BadRequest, Limits, check_v2_structure
 
 PREDICT_SUFFIXES = (":predict", "/infer")
+# How much of a refused body the server still reads (and drops) before it closes, so that a
+# client which sends everything before reading gets the 4xx instead of a reset (see Guard.reply).
+# 16 MiB on loopback or a LAN takes well under a second; the time bound stops a slow client
+# from holding the connection, and a declared body over the byte bound is not read at all.
+DRAIN_MAX_BYTES = 16 << 20
+DRAIN_MAX_SECONDS = 5.0
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -88,33 +94,49 @@ class Guard:
         started = time.perf_counter()
         status = {"code": 500}
 
-        async def reply(code: int, message: str):
+        async def reply(code: int, message: str, unread: int | None = None):
+            """Answer with {"error": message}; ``unread``: the body is not read yet (bytes so far)."""
             status["code"] = code
             body = json.dumps({"error": message}).encode()
-            await send(
-                {
-                    "type": "http.response.start",
-                    "status": code,
-                    "headers": [
-                        (b"content-type", b"application/json"),
-                        (b"content-length", str(len(body)).encode()),
-                    ],
-                }
-            )
-            await send({"type": "http.response.body", "body": body})
+            headers = [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+            ]
+            if unread is None:
+                await send({"type": "http.response.start", "status": code, "headers": headers})
+                return await send({"type": "http.response.body", "body": body})
+            # A refusal before the body is read, done as nginx's lingering close: the whole answer
+            # goes out at once (a client that waits for it, like curl, reads it now), then the
+            # connection closes only after the rest of the body is read and dropped. A client
+            # that sends everything before it reads (urllib, many SDKs) would otherwise get
+            # "connection reset" instead of this message: closing a socket with unread bytes in
+            # it makes the kernel answer RST, which throws away what we had sent.
+            headers.append((b"connection", b"close"))  # a refused body: not worth a keep-alive
+            await send({"type": "http.response.start", "status": code, "headers": headers})
+            declared = _content_length(scope)
+            if declared is not None and declared > DRAIN_MAX_BYTES:
+                # too much to read for nothing: close at once (that client may see a reset)
+                return await send({"type": "http.response.body", "body": body})
+            await send({"type": "http.response.body", "body": body, "more_body": True})
+            await _drain(receive, DRAIN_MAX_BYTES - unread, DRAIN_MAX_SECONDS)
+            await send({"type": "http.response.body", "body": b""})
 
         try:
             headers = dict(scope.get("headers") or [])
             ctype = headers.get(b"content-type", b"application/json").split(b";")[0].strip().lower()
             if ctype not in (b"application/json", b""):
                 return await reply(
-                    415, f"content type {ctype.decode()!r} is not supported: send application/json"
+                    415,
+                    f"content type {ctype.decode(errors='replace')!r} is not supported: "
+                    "send application/json",
+                    unread=0,
                 )
-            declared = headers.get(b"content-length")
-            if declared and declared.isdigit() and int(declared) > self.limits.max_body_bytes:
+            declared = _content_length(scope)
+            if declared is not None and declared > self.limits.max_body_bytes:
                 return await reply(
                     413,
-                    f"the body is {int(declared):,} bytes; the limit is {self.limits.max_body_bytes:,}",
+                    f"the body is {declared:,} bytes; the limit is {self.limits.max_body_bytes:,}",
+                    unread=0,
                 )
             body = b""
             while True:
@@ -122,7 +144,9 @@ class Guard:
                 body += message.get("body", b"")
                 if len(body) > self.limits.max_body_bytes:
                     return await reply(
-                        413, f"the body is over the limit of {self.limits.max_body_bytes:,} bytes"
+                        413,
+                        f"the body is over the limit of {self.limits.max_body_bytes:,} bytes",
+                        unread=len(body),
                     )
                 if not message.get("more_body"):
                     break
@@ -149,10 +173,12 @@ class Guard:
         held: dict = {}
 
         async def send_rewriting(message):
-            # KServe answers InvalidInput with 400 {"error": "[413] ..."}: restore the status
+            # KServe answers InvalidInput with 400 {"error": "[413] ..."}: restore the status;
+            # FastAPI answers a V2 body its model rejects with 422 {"detail": [...]}: say it in
+            # the same {"error": "..."} as every other refusal
             if message["type"] == "http.response.start":
                 status["code"] = message["status"]
-                if message["status"] == 400:
+                if message["status"] in (400, 422):
                     held["start"] = message
                     return
                 return await send(message)
@@ -161,7 +187,7 @@ class Guard:
                 held["body"] += message.get("body", b"")
                 if message.get("more_body"):
                     return
-                code, payload = _rewrite(held["body"])
+                code, payload = _rewrite(held["start"]["status"], held["body"])
                 status["code"] = code
                 await send(
                     {
@@ -187,11 +213,39 @@ class Guard:
                 )
 
 
-def _rewrite(body: bytes) -> tuple[int, bytes]:
+def _content_length(scope) -> int | None:
+    """The declared Content-Length, or None (chunked, absent, or not a number)."""
+    value = dict(scope.get("headers") or []).get(b"content-length", b"")
+    return int(value) if value.isdigit() else None
+
+
+async def _drain(receive, max_bytes: int, max_seconds: float) -> None:
+    """Read and drop the rest of a refused body: until it ends, the client leaves, or a bound."""
+    read = 0
     try:
-        error = json.loads(body).get("error", "")
-    except (ValueError, AttributeError):
-        return 400, body
+        async with asyncio.timeout(max_seconds):
+            while read < max_bytes:
+                message = await receive()
+                if message["type"] != "http.request":  # http.disconnect: the client is gone
+                    return
+                read += len(message.get("body", b""))
+                if not message.get("more_body"):
+                    return
+    except TimeoutError:
+        return  # a slow or stalled client: stop waiting for it and close
+
+
+def _rewrite(code: int, body: bytes) -> tuple[int, bytes]:
+    """KServe's 400 "[413] ..." as a 413; FastAPI's 422 validation detail as a 400 that says it."""
+    try:
+        answer = json.loads(body)
+    except ValueError:
+        return code, body
+    if not isinstance(answer, dict):
+        return code, body
+    if code == 422 and isinstance(answer.get("detail"), list):
+        return 400, json.dumps({"error": _validation_message(answer["detail"])}).encode()
+    error = answer.get("error", "")
     if (
         isinstance(error, str)
         and error.startswith("[")
@@ -199,7 +253,22 @@ def _rewrite(body: bytes) -> tuple[int, bytes]:
         and error[4:6] == "] "
     ):
         return int(error[1:4]), json.dumps({"error": error[6:]}).encode()
-    return 400, body
+    return code, body
+
+
+def _validation_message(detail: list) -> str:
+    """FastAPI's list of errors as one line: "inputs[9].data: Input should be a valid list"."""
+    parts = []
+    for item in detail:
+        if not isinstance(item, dict):
+            continue
+        loc = [p for p in item.get("loc", []) if p not in ("body", "InferenceRequest")]
+        if loc == ["bytes"]:
+            continue  # the other half of KServe's Union[InferenceRequest, bytes]: never the issue
+        where = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in loc).lstrip(".")
+        parts.append(f"{where or 'the body'}: {item.get('msg', 'is not valid')}")
+    found = "; ".join(parts[:3]) or "it does not match the V2 inference request"
+    return f"the request is not a valid V2 inference request: {found}"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -260,6 +329,8 @@ def main(argv: list[str] | None = None) -> int:
         "serving %s version %s on http://%s:%d", args.name, model.version, args.host, port
     )
     print(f"serving {args.name} version {model.version} on http://{args.host}:{port}", flush=True)
+    if model.payload_log is not None:
+        print(f"payload log: appending every prediction to {model.payload_log.path}", flush=True)
     LoopbackModelServer(args.host, http_port=port, enable_grpc=False, workers=1).start([model])
     return 0
 

@@ -26,6 +26,7 @@ class Telemetry:
     missing: Counter
     unknown: Counter
     out_of_range: Counter
+    payload_write_errors: Counter
 
     @classmethod
     def create(cls, registry: CollectorRegistry = REGISTRY) -> Telemetry:
@@ -73,6 +74,12 @@ class Telemetry:
                 "model_feature_out_of_range",
                 "Values outside the physical range of the feature",
                 ["feature"],
+                registry=registry,
+            ),
+            payload_write_errors=Counter(
+                "payload_log_write_errors",
+                "Prediction requests answered but missing from the payload log, because its "
+                "file could not be written (disk full, read-only, no permission)",
                 registry=registry,
             ),
         )

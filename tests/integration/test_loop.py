@@ -150,6 +150,7 @@ def test_drift_triggers_a_retrain_and_a_better_challenger_is_promoted(settings, 
     assert client.ok > 50 and client.failed == [], client.failed[:5]
 
 
+@pytest.mark.fault
 def test_a_restarted_controller_resumes_mid_canary_and_promotes_once(settings, promoted):
     kinds = _kinds(settings)
     resumed = [k for k in kinds if k[0] == "resume"]
@@ -197,6 +198,7 @@ def test_rollback_model_then_data_reproduces_the_earlier_champion(settings, prom
         rollback_model(settings, to="1")
 
 
+@pytest.mark.fault
 def test_a_candidate_that_crashes_mid_canary_is_rolled_back(tmp_path_factory):
     settings = _fresh(tmp_path_factory, "crash")
     _, controller, client = _story(settings, "crash")

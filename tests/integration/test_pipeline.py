@@ -81,6 +81,7 @@ def test_rerun_with_nothing_changed_retrains_nothing(settings, first):
     assert again.commit == first.commit
 
 
+@pytest.mark.fault
 @pytest.mark.parametrize(("fault", "column"), [("celsius", "temp"), ("null_carrier", "carrier")])
 def test_broken_batch_stops_at_validate_and_registers_nothing(settings, first, fault, column):
     champion = str(registry.version_by_alias(settings, registry.CHAMPION).version)

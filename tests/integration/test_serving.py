@@ -1,7 +1,7 @@
 """The real KServe ModelServer, as a process on a free loopback port, serving a registered champion.
 
-One small real pipeline run (two months of training) registers the champion; the server loads it
-by registry URI. Every malformed request must get a 4xx that names the problem, and the server
+The labs' champion checkpoint (one real pipeline run per test session, copied) registers the
+champion; the server loads it by registry URI. Every malformed request must get a 4xx that names the problem, and the server
 must keep serving after each one.
 """
 
@@ -17,7 +17,6 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from reference import ingest, registry
 from reference.model import load_bundle
-from reference.pipeline import run_pipeline
 from reference.serve import client
 from reference.serve.payload_log import read_payload_log
 
@@ -26,19 +25,9 @@ NAME = "flight-delay"
 
 
 @pytest.fixture(scope="module")
-def settings(fresh_settings):
-    s = fresh_settings
-    # a small, quick model: the gate's floors are opened on purpose, quality is not under test here
-    small = [
-        "split.train_end=2",
-        "split.holdout_months=1",
-        "train.epochs=2",
-        "gate.min_auc_margin_over_baseline=-1",
-        "gate.max_calibration_error=1",
-    ]
-    result = run_pipeline(s, small)
-    assert result.ok and result.gate["promote"], result
-    return s
+def settings(champion_settings):
+    """A workspace with a champion: the labs' checkpoint, built once per test session."""
+    return champion_settings
 
 
 @pytest.fixture(scope="module")
@@ -239,6 +228,7 @@ def _body(spec, rows):
     return {"inputs": inputs}
 
 
+@pytest.mark.fault
 @pytest.mark.parametrize(
     ("case", "spec", "ctype", "protocol", "status", "words"), BAD, ids=[b[0] for b in BAD]
 )
@@ -258,6 +248,7 @@ def test_bad_input_gets_a_clear_4xx_and_the_server_keeps_serving(
     assert client.predict(server.url, rows.head(2), NAME)["probability"].between(0, 1).all()
 
 
+@pytest.mark.fault
 def test_an_oversized_body_is_refused_before_it_is_read(server):
     # the server answers from the Content-Length header alone, as a proxy would, and keeps serving
     import http.client
@@ -333,6 +324,7 @@ def test_payload_log_records_every_prediction_with_the_request_id(settings, serv
     assert mine["probability"].between(0, 1).all()
 
 
+@pytest.mark.fault
 def test_sigterm_shuts_down_cleanly(settings):
     srv = client.start(settings, name=NAME)
     port = int(srv.url.rsplit(":", 1)[1])
@@ -341,6 +333,7 @@ def test_sigterm_shuts_down_cleanly(settings):
         socket.create_connection(("127.0.0.1", port), timeout=1).close()
 
 
+@pytest.mark.fault
 def test_silent_failure_is_healthy_and_200_but_the_scores_collapse(settings, rows):
     srv = client.start(settings, name=NAME, args=["--fault", "constant"])
     try:

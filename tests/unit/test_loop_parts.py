@@ -163,3 +163,28 @@ def test_the_router_log_is_read_incrementally_and_a_half_written_line_waits(tmp_
     lines = controller._router_log()
     assert lines["b"] == {"request_id": "b", "seq": 2}
     assert lines["a"]["seq"] == 3  # a replayed request id keeps its latest answer
+
+
+def test_a_torn_event_line_is_skipped_and_the_next_one_is_whole(tmp_path):
+    # a controller killed mid-append leaves half a line without a newline
+    log = EventLog(tmp_path / "events.jsonl")
+    log.append("2013-08-01", "check")
+    with (tmp_path / "events.jsonl").open("a") as f:
+        f.write('{"time": 1, "day": "2013-08-0')
+    assert [e["kind"] for e in log.read()] == ["check"]
+    log.append("2013-08-02", "retrain")
+    assert [e["kind"] for e in log.read()] == ["check", "retrain"]
+    # damage in the middle of the log that is not a torn append is an error that says where
+    lines = (tmp_path / "events.jsonl").read_text().splitlines()
+    lines.insert(1, "not json at all")
+    (tmp_path / "events.jsonl").write_text("\n".join(lines) + "\n")
+    with pytest.raises(ValueError, match="line 2 is not JSON"):
+        log.read()
+
+
+@pytest.mark.parametrize("text", ['{"day": "2013-08-0', "[1, 2]", ""])
+def test_an_unreadable_state_file_says_what_to_do(tmp_path, text):
+    path = tmp_path / "state.json"
+    path.write_text(text)
+    with pytest.raises(ValueError, match="mlops-lab loop --fresh"):
+        LoopState.load(path)
