@@ -25,9 +25,11 @@ import contextlib
 import datetime as dt
 import json
 import os
+import shutil
 import signal
 import time
 from dataclasses import asdict, replace
+from pathlib import Path
 
 import numpy as np
 
@@ -255,14 +257,14 @@ class Controller:
         split = policy.training_split(landed)
         self.log(f"bootstrap: a Level 1 champion from the months landed before {first_day}")
         self.log(f"    pipeline output: {self.pipeline_log}")
-        result = run_pipeline(
-            self.settings,
-            log=self.pipeline_log,
-            overrides=[f"{k}={v}" for k, v in split.items()]
-            + [*loop_overrides(self.params), "gate.auto_promote=true"],
-        )
-        if not result.ok or registry.version_by_alias(self.settings, registry.CHAMPION) is None:
-            raise RuntimeError(f"the bootstrap pipeline did not produce a champion ({result})")
+        overrides = [f"{k}={v}" for k, v in split.items()] + [
+            *loop_overrides(self.params),
+            "gate.auto_promote=true",
+        ]
+        if not self._bootstrap_from_cache(first_day, overrides):
+            result = run_pipeline(self.settings, log=self.pipeline_log, overrides=overrides)
+            if not result.ok or registry.version_by_alias(self.settings, registry.CHAMPION) is None:
+                raise RuntimeError(f"the bootstrap pipeline did not produce a champion ({result})")
         version = str(registry.version_by_alias(self.settings, registry.CHAMPION).version)
         train_end = split["split.train_end"]
         self.event(
@@ -276,6 +278,43 @@ class Controller:
         )
 
     # ---------------------------------------------------------------------------------- run
+    def _bootstrap_from_cache(self, first_day: str, overrides: list[str]) -> bool:
+        """Under the test suite (MLOPS_LAB_CHECKPOINT_CACHE set): each distinct bootstrap is built
+        once per session, by the same pipeline run, and copied here. False: build it here."""
+        import hashlib
+
+        from reference import registry
+        from reference.labkit.checkpoint import CACHE_ENV, relocate
+        from reference.pipeline import run_pipeline
+
+        cache = os.environ.get(CACHE_ENV)
+        ws = self.settings.workspace
+        if not cache or self.settings.tracking_uri != f"sqlite:///{ws / 'mlflow' / 'mlflow.db'}":
+            return False
+        key = hashlib.sha1(
+            json.dumps([first_day, overrides, self.settings.model_name]).encode()
+        ).hexdigest()[:12]
+        folder = Path(cache) / f"loop-bootstrap-{key}"
+        built, log = folder / "workspace", folder / "pipeline.log"
+        if not (folder / "done").exists():
+            shutil.rmtree(folder, ignore_errors=True)
+            there = replace(
+                self.settings,
+                workspace=built,
+                tracking_uri=f"sqlite:///{built / 'mlflow' / 'mlflow.db'}",
+            )
+            result = run_pipeline(there, log=log, overrides=overrides)
+            if not result.ok or registry.version_by_alias(there, registry.CHAMPION) is None:
+                raise RuntimeError(f"the bootstrap pipeline did not produce a champion ({result})")
+            (folder / "done").write_text(first_day + "\n")
+        relocate(built, ws)
+        self.pipeline_log.parent.mkdir(parents=True, exist_ok=True)
+        self.pipeline_log.write_text(
+            f"(the test session's bootstrap, built once and copied from {built})\n"
+            + log.read_text()
+        )
+        return True
+
     def run(
         self,
         first_day: str = FIRST_DAY,
