@@ -177,6 +177,12 @@ def _fraction():
     return (lambda v: 0 <= v <= 1), "a fraction between 0 and 1"
 
 
+def _fault_names() -> tuple[str, ...]:
+    from reference.faults import FAULTS  # pandas: only when a drill is asked for
+
+    return tuple(FAULTS)
+
+
 _MONTH = _between(1, 12)
 RULES: dict[str, tuple[Any, str]] = {
     "split.train_start": _MONTH,
@@ -184,6 +190,11 @@ RULES: dict[str, tuple[Any, str]] = {
     "split.valid_months": _at_least(1),
     "split.holdout_months": _at_least(1),
     "ingest.cancelled": ((lambda v: v in ("exclude", "positive")), "'exclude' or 'positive'"),
+    "ingest.inject_fault": (
+        (lambda v: v == "none" or v in _fault_names()),
+        "none or one of the drills in reference/faults.py: celsius, null_carrier, "
+        "rename_column, new_carrier",
+    ),
     "ingest.fault_month": _MONTH,
     "ingest.landed_through": _MONTH,
     "validate.reference_months": (

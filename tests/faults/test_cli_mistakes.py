@@ -36,6 +36,8 @@ MISTAKES = [
      ["is missing: an earlier stage writes it", "mlops-lab pipeline"], 2),
     ("gate-out-of-order", "fresh", ["gate"], ["registry/candidate.json is missing"], 2),
     ("train-out-of-order", "fresh", ["train"], ["run `mlops-lab ingest` first"], 2),
+    ("validate-out-of-order", "fresh", ["validate"], ["run `mlops-lab ingest` first"], 2),
+    ("transform-out-of-order", "fresh", ["transform"], ["run `mlops-lab ingest` first"], 2),
     ("evaluate-out-of-order", "fresh", ["evaluate"], ["was the model trained?"], 2),
     ("timeline-fresh", "fresh", ["timeline"], ["no Level 2 run", "run `mlops-lab loop` first"], 1),
     ("rollback-model-fresh", "fresh", ["rollback", "model"], ["no champion to roll back"], 1),
@@ -66,6 +68,8 @@ MISTAKES = [
     ("set-unknown-section", "init", ["pipeline", "--set", "nosuch.key=1"], ["unknown key(s)"], 2),
     ("set-no-equals", "init", ["pipeline", "--set", "train.epochs"], ["section.key=value"], 2),
     ("set-device", "init", ["pipeline", "--set", "train.device=gpu"], ["auto, cpu, cuda"], 2),
+    ("set-fault-typo", "init", ["pipeline", "--set", "ingest.inject_fault=celcius"],
+     ["ingest.inject_fault = 'celcius'", "celsius, null_carrier"], 2),
     ("level0-zero-epochs", "init", ["level0", "--epochs", "0"], ["'--epochs'", "1"], 2),
     ("level0-word-epochs", "init", ["level0", "--epochs", "three"], ["'--epochs'"], 2),
     ("predict-month-13", "init", ["predict", "--month", "13"], ["'--month'", "12"], 2),
@@ -108,6 +112,7 @@ MISTAKES = [
     ("init-unwritable", "unwritable", ["init"], ["cannot create the workspace"], 2),
     # --- corrupt files
     ("params-truncated", "corrupt_params", ["pipeline"], ["params.yaml", "delete it"], 2),
+    ("ingest-params-truncated", "corrupt_params", ["ingest"], ["params.yaml", "delete it"], 2),
     ("loop-state-truncated", "corrupt_state", ["loop", "--days", "1"],
      ["state.json is unreadable", "mlops-lab loop --fresh"], 2),
 ]  # fmt: skip
@@ -234,10 +239,7 @@ def test_every_command_has_a_row():
 GROUPS = ("rollback", "gameday", "lab")
 # commands whose mistakes are tested where the command is: (command, the test that does)
 COVERED_ELSEWHERE = {
-    "ingest": "tests/unit/test_ingest.py (a bad `ingest.cancelled`; the fault drills)",
-    "validate": "tests/integration/test_pipeline.py (a bad batch stops the pipeline)",
-    "transform": "runs only what `ingest` wrote: the out-of-order rows cover its family",
-    "demo": "tests/integration (the demo's own story); it takes no input to get wrong",
+    "demo": "takes only on/off flags: nothing to get wrong but the state, which it makes itself",
     "doctor": "tests/unit/test_doctor.py (every missing tool has a fix)",
     "lab list": "takes no input",
     "lab map": "tests/unit/test_labkit.py (maps out of step)",

@@ -89,3 +89,36 @@ def test_settings_follow_the_environment(tmp_path, monkeypatch):
         "http://127.0.0.1:5000",
         "other",
     )
+
+
+def test_the_fault_rule_names_every_drill():
+    from reference.config import RULES
+    from reference.faults import FAULTS
+
+    _, text = RULES["ingest.inject_fault"]
+    assert all(name in text for name in FAULTS), text
+
+
+@pytest.mark.parametrize(
+    ("override", "words"),
+    [
+        ("train.epochs=abc", "should be a whole number"),
+        ("train.epochs=true", "should be a whole number"),  # YAML's yes/true is not a count
+        ("train.lr=-1", "greater than 0"),
+        ("train.hidden=[64, 0]", "layer widths"),
+        ("split.train_end=0", "between 1 and 12"),
+        ("rollout.canary_percent=100", "between 0 and 100"),
+        ("validate.reference_months=[]", "non-empty list"),
+    ],
+)
+def test_a_value_of_the_wrong_type_or_range_names_the_rule(override, words):
+    from reference.config import load_params
+
+    with pytest.raises(ValueError, match=words):
+        load_params("missing.yaml", [override])
+
+
+def test_a_number_written_without_a_dot_is_still_a_number():
+    from reference.config import load_params
+
+    assert load_params("missing.yaml", ["train.lr=1e-3"]).train.lr == 0.001
