@@ -217,7 +217,9 @@ def owner_alive(token: str) -> bool:
 
     pid, _, started = token.partition(":")
     try:
-        return f"{psutil.Process(int(pid)).create_time():.2f}" == started
+        proc = psutil.Process(int(pid))
+        # a zombie has exited; only its parent has not read its exit status yet
+        return f"{proc.create_time():.2f}" == started and proc.status() != psutil.STATUS_ZOMBIE
     except (psutil.Error, ValueError):
         return False
 

@@ -37,6 +37,18 @@ def test_a_token_names_one_process():
     assert not owner_alive("garbage")
 
 
+def test_a_killed_process_not_yet_reaped_is_not_alive():
+    # SIGKILLed, but its parent has not waited for it yet: a zombie holds no lock
+    proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    token = owner_token(proc.pid)
+    proc.kill()
+    time.sleep(0.5)
+    try:
+        assert not owner_alive(token)
+    finally:
+        proc.wait()
+
+
 def test_the_lock_is_taken_released_and_refused_while_held(tmp_path):
     workspace, project = _project(tmp_path)
     lock = runlock.acquire(workspace, project)
