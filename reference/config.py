@@ -366,6 +366,18 @@ def apply_overrides(values: dict[str, Any], overrides: list[str]) -> dict[str, A
 # --------------------------------------------------------------------------------------- settings
 
 
+def make_dir(path: Path, what: str) -> None:
+    """``mkdir -p``, failing with a message a learner can act on (a read-only disk, a file in
+    the way) instead of an OSError deep in a stack."""
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise RuntimeError(
+            f"cannot create {what} ({e.strerror}): choose a writable workspace with "
+            "--workspace DIR or MLOPS_LAB_WORKSPACE=DIR"
+        ) from None
+
+
 def _find_upwards(start: Path, predicate) -> Path | None:
     for folder in [start, *start.parents]:
         if predicate(folder):

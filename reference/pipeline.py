@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from importlib.resources import files
 from pathlib import Path
 
-from reference.config import MARKER, Settings, apply_overrides, load_params
+from reference.config import MARKER, Settings, apply_overrides, load_params, make_dir
 
 TEMPLATES = ("dvc.yaml", "params.yaml")
 
@@ -84,25 +84,13 @@ def _repro(settings: Settings, args: list[str], lock, log: Path | None) -> int:
             out.close()
 
 
-def _dvc(
-    settings: Settings, *args: str, capture: bool = False, log: Path | None = None
-) -> subprocess.CompletedProcess:
-    if log is not None:
-        log.parent.mkdir(parents=True, exist_ok=True)
-        with log.open("a") as out:
-            return subprocess.run(
-                [sys.executable, "-m", "dvc", *args],
-                cwd=settings.project,
-                env=stage_env(settings),
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                text=True,
-            )
+def _dvc(settings: Settings, *args: str) -> subprocess.CompletedProcess:
+    """A quick DVC command (init, config, push) with its output captured."""
     return subprocess.run(
         [sys.executable, "-m", "dvc", *args],
         cwd=settings.project,
         env=stage_env(settings),
-        capture_output=capture,
+        capture_output=True,
         text=True,
     )
 
@@ -114,13 +102,7 @@ def init_workspace(settings: Settings) -> Path:
             "git is not installed: the pipeline versions data with git + DVC (apt-get install git)"
         )
     ws, project = settings.workspace, settings.project
-    try:
-        project.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        raise RuntimeError(
-            f"cannot create the workspace at {ws} ({e.strerror}): choose a writable folder with "
-            "--workspace DIR or MLOPS_LAB_WORKSPACE=DIR"
-        ) from None
+    make_dir(project, f"the workspace at {ws}")
     settings.dvc_remote.mkdir(exist_ok=True)
     settings.mlflow_dir.mkdir(exist_ok=True)
     (ws / MARKER).write_text(json.dumps({"created_by": "mlops-lab"}) + "\n")
@@ -137,7 +119,7 @@ def init_workspace(settings: Settings) -> Path:
             # (.dvc/config.local); a workspace copied elsewhere keeps a clean tree
             ("remote", "add", "--local", "-d", "-f", "local", str(settings.dvc_remote)),
         ):
-            proc = _dvc(settings, *args, capture=True)
+            proc = _dvc(settings, *args)
             if proc.returncode:
                 raise RuntimeError(f"dvc {' '.join(args)} failed: {proc.stderr.strip()}")
     for name in TEMPLATES:
@@ -253,7 +235,7 @@ def _run_locked(settings, project, lock, overrides, force, log, targets, notes) 
         # a stage that failed (or was killed alone) in register may have left a pending version
         notes = notes + [f"after the failed run: {n}" for n in _recover_registry(settings)]
         return PipelineResult(False, failed, seconds, None, None, tuple(notes))
-    push = _dvc(settings, "push", "-q", capture=True)
+    push = _dvc(settings, "push", "-q")
     if push.returncode:
         print(
             f"warning: dvc push to {settings.dvc_remote} failed: {push.stderr.strip()}",

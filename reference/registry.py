@@ -18,7 +18,8 @@ from dataclasses import dataclass
 from importlib.metadata import version
 from pathlib import Path
 
-from reference.config import Settings
+from reference.config import Settings, make_dir
+from reference.runlock import owner_alive, owner_token
 
 OUT = Path("registry/candidate.json")
 CHAMPION, CHALLENGER = "champion", "challenger"
@@ -32,13 +33,7 @@ def client(settings: Settings):
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # no bars in stage logs
     if settings.tracking_uri.startswith("sqlite:///"):
         store = Path(settings.tracking_uri.removeprefix("sqlite:///")).parent
-        try:
-            store.mkdir(parents=True, exist_ok=True)
-        except OSError as e:
-            raise RuntimeError(
-                f"cannot create the MLflow store at {store} ({e.strerror}): choose a writable "
-                "workspace with --workspace DIR or MLOPS_LAB_WORKSPACE=DIR"
-            ) from None
+        make_dir(store, f"the MLflow store at {store}")
     # MLflow's set_tracking_uri also exports MLFLOW_TRACKING_URI to os.environ; restore it, or
     # the next get_settings() in this process (a second workspace, a notebook) would inherit
     # this store instead of its own default
@@ -202,26 +197,6 @@ def _exists(c, name: str) -> bool:
 # ------------------------------------------------------------------------ crash consistency
 OWNER_TAG = "mlops_lab.owner"  # on a run: the process that logs it
 PENDING_TAG = "mlops_lab.pending"  # on a version: registered, not yet the challenger
-
-
-def owner_token(pid: int | None = None) -> str:
-    """``pid:start time``: names one process, even after its pid is reused by another."""
-    import psutil
-
-    proc = psutil.Process(pid)
-    return f"{proc.pid}:{proc.create_time():.2f}"
-
-
-def owner_alive(token: str) -> bool:
-    import psutil
-
-    pid, _, started = token.partition(":")
-    try:
-        proc = psutil.Process(int(pid))
-        # a zombie has exited; only its parent has not read its exit status yet
-        return f"{proc.create_time():.2f}" == started and proc.status() != psutil.STATUS_ZOMBIE
-    except (psutil.Error, ValueError):
-        return False
 
 
 @dataclass(frozen=True)

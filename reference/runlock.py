@@ -45,7 +45,7 @@ class Acquired:
     def record_child(self, pid: int) -> None:
         """Remember the `dvc repro` process, so a later run can stop it if this one is killed."""
         data = json.loads(self.path.read_text())
-        data["child"] = _token(pid)
+        data["child"] = owner_token(pid)
         _write(self.path, data)
 
     def release(self) -> None:
@@ -53,15 +53,27 @@ class Acquired:
             self.path.unlink()
 
 
-def _token(pid: int | None = None) -> str:
-    from reference.registry import owner_token
+def owner_token(pid: int | None = None) -> str:
+    """``pid:start time``: names one process, even after its pid is reused by another."""
+    import psutil
 
-    return owner_token(pid)
+    proc = psutil.Process(pid)
+    return f"{proc.pid}:{proc.create_time():.2f}"
+
+
+def owner_alive(token: str) -> bool:
+    import psutil
+
+    pid, _, started = token.partition(":")
+    try:
+        proc = psutil.Process(int(pid))
+        # a zombie has exited; only its parent has not read its exit status yet
+        return f"{proc.create_time():.2f}" == started and proc.status() != psutil.STATUS_ZOMBIE
+    except (psutil.Error, ValueError):
+        return False
 
 
 def _alive(token: str | None) -> bool:
-    from reference.registry import owner_alive
-
     return bool(token) and owner_alive(token)
 
 
@@ -104,7 +116,7 @@ def acquire(workspace: Path, project: Path, command: str = "mlops-lab pipeline")
             notes += stop_leftovers(data.get("child"), project)
             path.unlink(missing_ok=True)
             continue
-        owner = _token()
+        owner = owner_token()
         with os.fdopen(fd, "w") as out:
             out.write(json.dumps({"owner": owner, "since": time.time(), "command": command}) + "\n")
         try:

@@ -52,3 +52,31 @@ def champion_settings(tmp_path_factory, checkpoint_cache):
     lab = champion_workspace(tmp_path_factory.mktemp("champion") / "ws", log=lambda _: None)
     yield get_settings(lab.workspace)
     mp.undo()
+
+
+@pytest.fixture(scope="module")
+def champion_server(champion_settings):
+    """The real model server on a free loopback port, serving that champion (payload log on,
+    at most 64 rows a request); one per test module."""
+    from reference.serve import client
+
+    payload = champion_settings.workspace / "serving" / "payload"
+    srv = client.start(
+        champion_settings,
+        name=champion_settings.model_name,
+        args=["--payload-dir", str(payload), "--max-batch", "64"],
+    )
+    yield srv
+    client.stop(srv)
+
+
+@pytest.fixture(scope="module")
+def champion_rows(champion_settings):
+    """40 real flights of April from the champion workspace's batches."""
+    from reference import ingest
+
+    return (
+        ingest.read_months([4], champion_settings.project / "data/batches")
+        .sample(40, random_state=1)
+        .reset_index(drop=True)
+    )

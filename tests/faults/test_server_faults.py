@@ -27,7 +27,7 @@ import numpy as np
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from reference import ingest, registry
+from reference import registry
 from reference.features import FEATURES
 from reference.model import load_bundle
 from reference.serve import client
@@ -43,27 +43,17 @@ LIMIT = Limits().max_body_bytes  # the servers here run with the default body li
 # ------------------------------------------------------------------------------------ fixtures
 @pytest.fixture(scope="module")
 def settings(champion_settings):
-    """A workspace with a champion: the labs' checkpoint, built once per test session."""
     return champion_settings
 
 
 @pytest.fixture(scope="module")
-def server(settings):
-    payload = settings.workspace / "serving" / "payload"
-    srv = client.start(
-        settings, name=NAME, args=["--payload-dir", str(payload), "--max-batch", "64"]
-    )
-    yield srv
-    client.stop(srv)
+def server(champion_server):
+    return champion_server
 
 
 @pytest.fixture(scope="module")
-def rows(settings):
-    return (
-        ingest.read_months([4], settings.project / "data/batches")
-        .sample(40, random_state=1)
-        .reset_index(drop=True)
-    )
+def rows(champion_rows):
+    return champion_rows
 
 
 @pytest.fixture(scope="module")

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from reference import ingest, registry
+from reference import registry
 from reference.model import load_bundle
 from reference.serve import client
 from reference.serve.payload_log import read_payload_log
@@ -26,27 +26,17 @@ NAME = "flight-delay"
 
 @pytest.fixture(scope="module")
 def settings(champion_settings):
-    """A workspace with a champion: the labs' checkpoint, built once per test session."""
     return champion_settings
 
 
 @pytest.fixture(scope="module")
-def server(settings):
-    payload = settings.workspace / "serving" / "payload"
-    srv = client.start(
-        settings, name=NAME, args=["--payload-dir", str(payload), "--max-batch", "64"]
-    )
-    yield srv
-    client.stop(srv)
+def server(champion_server):
+    return champion_server
 
 
 @pytest.fixture(scope="module")
-def rows(settings):
-    return (
-        ingest.read_months([4], settings.project / "data/batches")
-        .sample(40, random_state=1)
-        .reset_index(drop=True)
-    )
+def rows(champion_rows):
+    return champion_rows
 
 
 def _v1(server):

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from reference import runlock
-from reference.registry import owner_alive, owner_token
+from reference.runlock import owner_alive, owner_token
 
 
 def _dead_token() -> str:
