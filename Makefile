@@ -14,18 +14,19 @@ export DVC_NO_ANALYTICS := 1
 export MLFLOW_DISABLE_TELEMETRY := true
 
 .DEFAULT_GOAL := help
-.PHONY: help setup lab demo test test-unit test-integration test-faults test-latest lint hooks format lock bench doctor ui cluster-up cluster-down cluster-smoke clean
+.PHONY: help setup lab demo test test-unit test-integration test-faults test-latest lint hooks format lock bench doctor ui cluster-up cluster-down cluster-smoke clean wheelhouse
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-17s %s\n", $$1, $$2}'
 
 # The stamp depends on the files that define the environment, so an unchanged setup is a no-op.
 $(STAMP): pyproject.toml $(LOCK)
+	$(if $(OFFLINE),$(PYTHON) tools/wheelhouse.py check --here $(OFFLINE))
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade "pip>=24"
+	$(BIN)/python -m pip install --quiet --upgrade "pip>=24" $(PIP_FROM)
 	@# torch first and alone: the pin takes the build that fits this machine (CPU here, CUDA on a GPU box).
-	$(BIN)/python -m pip install --quiet -c $(LOCK) "torch==2.13.0"
-	$(BIN)/python -m pip install --quiet -c $(LOCK) -e ".[dev]"
+	$(BIN)/python -m pip install --quiet -c $(LOCK) "torch==2.13.0" $(PIP_FROM)
+	$(BIN)/python -m pip install --quiet -c $(LOCK) -e ".[dev]" $(PIP_FROM)
 	$(BIN)/python -m ipykernel install --sys-prefix --name mlops-lab --display-name "mlops-lab (.venv)" >/dev/null
 	@touch $(STAMP)
 	@echo "setup: .venv is ready ($$($(BIN)/python --version))"
@@ -38,6 +39,18 @@ $(LAB_SETTINGS): tools/jupyterlab/overrides.json | $(STAMP)
 	cp $< $@
 
 setup: $(STAMP) $(LAB_SETTINGS) ## build .venv with the pinned set (a no-op when nothing changed)
+
+# A room without network: `make wheelhouse` on one machine with network fills WHEELHOUSE with
+# every file setup installs (the lock, torch, the build backend, pip) and checks it. Copy the
+# folder to each laptop (a USB stick) and run `make setup OFFLINE=dir` (or `make lab OFFLINE=dir`)
+# there: the wheelhouse is checked first, then every pip call of the setup installs from it alone
+# (--no-index). One platform + Python per wheelhouse: tools/wheelhouse.py download --help.
+WHEELHOUSE ?= wheelhouse
+OFFLINE ?=
+PIP_FROM = $(if $(OFFLINE),--no-index --find-links $(abspath $(OFFLINE)))
+wheelhouse: ## every file setup installs, into wheelhouse/ (WHEELHOUSE=dir); offline: make setup OFFLINE=dir
+	$(PYTHON) tools/wheelhouse.py download $(WHEELHOUSE)
+	$(PYTHON) tools/wheelhouse.py check $(WHEELHOUSE)
 
 # JupyterLab on labs/, opened at lab 00, on loopback with a token (its default: never a blank one).
 # .venv/bin first on PATH, and its terminal runs your shell, not the login shell JupyterLab picks
@@ -102,6 +115,19 @@ bench: setup ## benchmarks (not tests): results go to docs/benchmarks.md
 	$(BIN)/python bench/loop.py --write docs/benchmarks.md
 	$(BIN)/python bench/gameday.py --write docs/benchmarks.md
 	$(BIN)/python bench/labs.py --write docs/benchmarks.md
+
+# The site: Sphinx + MyST-NB (the labs with their committed outputs, never executed here) and
+# the book theme. Strict: any warning (a broken link, a missing page, an unresolved reference, a
+# docstring that does not parse) fails. tests/integration/test_docs_site.py builds it the same
+# way under `make test` and looks at it in a real browser.
+.PHONY: docs docs-serve
+DOCS_OUT := docs/_build/html
+docs: setup ## build the site strictly into docs/_build/html (labs, concepts, modules, API, guides)
+	$(BIN)/sphinx-build -q -W --keep-going -n -b html docs $(DOCS_OUT)
+	@echo "docs: open $(DOCS_OUT)/index.html, or run make docs-serve"
+
+docs-serve: docs ## the built site on http://127.0.0.1:8000 (loopback only)
+	$(BIN)/python -m http.server --bind 127.0.0.1 --directory $(DOCS_OUT) 8000
 
 doctor: setup ## check the tools this lab uses and say how to install what is missing
 	$(BIN)/mlops-lab doctor

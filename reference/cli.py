@@ -1,5 +1,7 @@
 """The `mlops-lab` command: one sub-command per stage, the pipeline, the demo and the tools.
 
+::
+
     mlops-lab --help
     mlops-lab pipeline                      # ingest -> validate -> ... -> gate, with DVC
     mlops-lab pipeline --set split.train_end=8
@@ -747,6 +749,8 @@ def doctor() -> None:
 
 
 def main() -> None:
+    """The console script: run the app; explain a predictable mistake (exit 2), report a bug
+    with its traceback saved (exit 1)."""
     from reference import errors
 
     try:

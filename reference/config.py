@@ -1,7 +1,7 @@
 """Settings (where things live) and params (how each stage behaves).
 
 Settings say *where*: the workspace, the MLflow tracking URI, the registered model's name. They
-come from the environment, so the same stage code runs on a laptop or in a cluster:
+come from the environment, so the same stage code runs on a laptop or in a cluster::
 
     MLOPS_LAB_WORKSPACE   the workspace folder (default: ./workspace at the repo root)
     MLFLOW_TRACKING_URI   any MLflow tracking URI (default: sqlite in the workspace)
@@ -433,6 +433,8 @@ class Settings:
 
 
 def get_settings(workspace: str | Path | None = None) -> Settings:
+    """Settings from the environment (see the module's docstring); ``workspace`` wins over
+    MLOPS_LAB_WORKSPACE. Creates nothing."""
     ws = Path(workspace or os.environ.get("MLOPS_LAB_WORKSPACE") or default_workspace())
     ws = ws.expanduser().resolve()
     uri = os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{ws / 'mlflow' / 'mlflow.db'}"

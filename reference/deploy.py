@@ -1,5 +1,7 @@
 """Deploy targets: the laptop (default) or a KServe InferenceService on a cluster (kind or any).
 
+::
+
     mlops-lab deploy                                        # laptop: says how to serve locally
     mlops-lab deploy --target kind                          # the champion, 100% of traffic
     mlops-lab deploy --target kind --model-uri models:/flight-delay/3 --canary 10

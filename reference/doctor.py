@@ -1,5 +1,7 @@
 """`mlops-lab doctor`: check this machine for what the lab needs, and say how to get what is missing.
 
+::
+
     .venv/bin/mlops-lab doctor          # or: .venv/bin/python -m reference.doctor [WORKSPACE]
 
 Required checks fail the exit code; optional tools (the cluster tier, GPU, linters) and version

@@ -6,6 +6,8 @@ every candidate must beat: the base rate (a constant) and a logistic regression 
 transformed features. Also the costs the gate budgets: single-row predict latency (transform
 included) and the bundle's size. Plots: ROC and calibration.
 
+::
+
     mlops-lab evaluate      # inside a workspace project: metrics/evaluate.json, reports/plots/
 """
 
@@ -27,7 +29,7 @@ SLICES = ("origin", "carrier")
 
 
 def expected_calibration_error(y: np.ndarray, p: np.ndarray, bins: int = 10) -> float:
-    """Mean |observed rate - mean score| over equal-width score bins, weighted by bin size."""
+    """Mean ``|observed rate - mean score|`` over equal-width score bins, weighted by bin size."""
     edges = np.linspace(0.0, 1.0, bins + 1)
     idx = np.clip(np.digitize(p, edges[1:-1]), 0, bins - 1)
     total = 0.0

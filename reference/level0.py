@@ -4,6 +4,8 @@ This is how most models start, and why Level 1 exists: no record of which data o
 the file, no validation of the data, no comparison with the model in production, no way back.
 The labs run it next to ``mlops-lab pipeline`` to make the contrast concrete.
 
+::
+
     mlops-lab level0 --out model_level0.pt
 """
 

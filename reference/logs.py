@@ -5,6 +5,8 @@ mean nothing to a learner and bury the lines that do. ``quiet_libraries`` sends 
 to ``<workspace>/logs/libraries.log`` (opened only when something is written) and lets only
 their warnings and errors through to the terminal.
 
+::
+
     from reference.logs import quiet_libraries
     quiet_libraries(settings.workspace)
 

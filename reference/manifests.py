@@ -1,5 +1,7 @@
 """manifests: render the cluster manifests and check them offline, the way an API server would.
 
+::
+
     from reference import manifests
     rendered = manifests.render_overlay("gpu")              # kubectl kustomize (or the files as they are)
     schema = manifests.kserve_schema("InferenceService")    # the real CRD, from $KSERVE_CRDS_DIR

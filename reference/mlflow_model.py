@@ -23,13 +23,18 @@ from mlflow.pyfunc import PythonModel
 
 
 class FlightDelayModel(PythonModel):
+    """The bundle behind MLflow's pyfunc interface: raw feature rows in, probability, label out."""
+
     def load_context(self, context) -> None:
+        """Load the bundle from ``context.artifacts["bundle"]`` and the operating threshold from
+        ``context.model_config["threshold"]`` (0.5 when absent)."""
         from reference.model import load_bundle
 
         self.bundle = load_bundle(context.artifacts["bundle"])
         self.threshold = float((context.model_config or {}).get("threshold", 0.5))
 
     def predict(self, context, model_input: pd.DataFrame, params=None) -> pd.DataFrame:
+        """Raw feature rows in; ``probability`` of a late arrival and ``label`` (int64) out."""
         proba = self.bundle.predict_proba(pd.DataFrame(model_input))
         return pd.DataFrame(
             {"probability": proba, "label": (proba >= self.threshold).astype("int64")}

@@ -38,6 +38,8 @@ class NetConfig:
 
 
 class TabularNet(nn.Module):
+    """One embedding per categorical column, concatenated with the numerics, then an MLP."""
+
     def __init__(self, config: NetConfig):
         super().__init__()
         self.config = config
@@ -53,6 +55,7 @@ class TabularNet(nn.Module):
         self.mlp = nn.Sequential(*layers)
 
     def forward(self, cat: torch.Tensor, num: torch.Tensor) -> torch.Tensor:
+        """Codes (rows x categoricals) and numerics (rows x features) in, one logit per row out."""
         parts = [emb(cat[:, i]) for i, emb in enumerate(self.embeddings)]
         return self.mlp(torch.cat([*parts, num], dim=1)).squeeze(1)
 

@@ -1,7 +1,7 @@
 """The workspace and the pipeline run: Level 1, automated and versioned.
 
 A workspace is a folder outside the tracked files of this repository (default ``./workspace``,
-git-ignored; set MLOPS_LAB_WORKSPACE to move it):
+git-ignored; set MLOPS_LAB_WORKSPACE to move it)::
 
     workspace/
       project/      a git + DVC repository: dvc.yaml, params.yaml, data/, models/, reports/
@@ -11,6 +11,8 @@ git-ignored; set MLOPS_LAB_WORKSPACE to move it):
 ``run_pipeline`` writes ``--set`` overrides into project/params.yaml (as if you edited it), runs
 ``dvc repro`` (only what changed re-runs), then pushes data and models to the remote and commits
 the project: each successful run is a data version you can go back to.
+
+::
 
     mlops-lab pipeline --set split.train_end=8
 """

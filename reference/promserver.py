@@ -4,6 +4,8 @@ The laptop tier's Prometheus: Debian's ``prometheus`` package ships the server b
 ``promtool``. This module writes its config, starts it on a free loopback port with a data folder
 of its own, asks its HTTP API what the alerts are doing, and stops it.
 
+::
+
     from reference import promserver
     rules = promserver.lab_rules(promserver.RULES, workspace / "prometheus" / "alerts.yml")
     with promserver.running(["127.0.0.1:8080"], [rules], workspace / "prometheus") as prom:
@@ -125,6 +127,8 @@ def render_config(
 
 @dataclass
 class Prometheus:
+    """A running Prometheus: its process, URL, data folder and log."""
+
     proc: subprocess.Popen
     url: str
     data_dir: Path

@@ -6,6 +6,8 @@ the model itself (a pyfunc from code with signature, input example and pinned pi
 The model is registered under one name; the aliases `champion` and `challenger` say which version
 serves and which is on trial (aliases replace MLflow's deprecated stages).
 
+::
+
     mlops-lab register      # inside a workspace project: registry/candidate.json
 """
 

@@ -4,6 +4,8 @@ The core (``fit``) is seeded and reproducible, picks CUDA when present, prints o
 an epoch, and imports only torch, numpy and pandas, so the same function runs on a laptop CPU and
 on a bare GPU machine.
 
+::
+
     mlops-lab train                       # inside a workspace project
     mlops-lab train --set train.epochs=3  # (through `mlops-lab pipeline`, which tracks params)
 """

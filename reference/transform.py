@@ -8,6 +8,8 @@ point on a circle (December is next to January).
 The fitted state is plain JSON, saved next to the weights and logged with the model, so the server
 applies exactly the transform training used, and loading it never unpickles anything.
 
+::
+
     mlops-lab transform     # inside a workspace project: fits on the train months
 
 The core imports only numpy and pandas, so it runs on a bare GPU machine too.

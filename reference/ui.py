@@ -1,5 +1,7 @@
 """`mlops-lab ui`: a real `mlflow server` over the workspace's tracking store, on loopback.
 
+::
+
     .venv/bin/mlops-lab ui                      # http://127.0.0.1:5000, Ctrl+C to stop
     .venv/bin/mlops-lab ui --port 5001          # when 5000 is taken
     .venv/bin/python -m reference.ui [PORT]     # the same without the CLI

@@ -5,6 +5,8 @@ reference months; each batch of the run window is then checked: schema (pandera)
 physical range, unseen categories, drift and a physical invariant. A check is ``ok``, ``warn``
 (reported: the gray areas a person looks at) or ``fail`` (the pipeline stops).
 
+::
+
     mlops-lab validate      # inside a workspace project: writes reports/validation.{json,md}
 
 or from Python: ``validate.run(config.load_params())``. The core (``build_profile``,
@@ -337,6 +339,8 @@ class ValidationReport:
 
 
 class ValidationFailed(Exception):
+    """A check failed: the message lists the failed checks, ``report`` holds all of them."""
+
     def __init__(self, report: ValidationReport):
         self.report = report
         fails = [ch.message for ch in report.checks if ch.severity == "fail"]

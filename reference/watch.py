@@ -6,6 +6,8 @@ inputs and the scores) and finally the alert rules of monitoring/alerts.yml, eva
 Prometheus' own rule engine (``promtool test rules``) on the series this replay produced. A
 silently broken model passes the first view and fails the second: that is the lesson.
 
+::
+
     mlops-lab watch --month 11                    # the champion, on November's flights
     mlops-lab watch --month 11 --fault constant   # the same, served by a broken deployment
 
@@ -127,6 +129,8 @@ def _fmt(value: float | None) -> str:
 
 @dataclass
 class WatchReport:
+    """What a replay showed, in both views: status codes and readiness, then the predictions."""
+
     codes: dict[str, float]
     ready: bool
     scores: dict[float, float]  # bucket upper bound -> rows in that bucket

@@ -1,10 +1,12 @@
 """`mlops-lab gameday ...`: the game day from a terminal.
 
-mlops-lab gameday start [--seed 7]      # a hidden incident, and your first shift
-mlops-lab gameday status                # the on-call page of the last shift
-mlops-lab gameday answer celsius        # name the incident
-mlops-lab gameday fix refuse-batch      # take the runbook's action; the next shift checks it
-mlops-lab gameday score [--reveal]      # points and what you missed; --reveal gives up
+::
+
+    mlops-lab gameday start [--seed 7]      # a hidden incident, and your first shift
+    mlops-lab gameday status                # the on-call page of the last shift
+    mlops-lab gameday answer celsius        # name the incident
+    mlops-lab gameday fix refuse-batch      # take the runbook's action; the next shift checks it
+    mlops-lab gameday score [--reveal]      # points and what you missed; --reveal gives up
 """
 
 from __future__ import annotations

@@ -30,6 +30,8 @@ CANARY_MIN_LABELLED = 200
 
 @dataclass
 class Evidence:
+    """What one shift measured; ``findings`` and ``details`` are filled by :func:`findings`."""
+
     days: list[str]
     requests: int
     codes: dict[str, int]

@@ -1,5 +1,7 @@
 """A game day: one hidden incident, a shift of real traffic, a diagnosis, a fix, a score.
 
+::
+
     start   restore the game's champion, draw an incident (seeded), inject it, run a shift
     status  the on-call page of the last shift (alerts, traffic, inputs, drift, labels, canary,
             the incoming batch, what changed)
@@ -41,6 +43,8 @@ class GameError(RuntimeError):
 
 @dataclass
 class Game:
+    """The state of one game day: the hidden incident, the deployment, answers and fixes."""
+
     seed: int
     incident: str
     base: str  # the champion every game starts from
@@ -361,6 +365,8 @@ def fix(settings, action: str, log=print) -> tuple[bool, str, Evidence | None]:
 # --------------------------------------------------------------------------------------- score
 @dataclass(frozen=True)
 class Score:
+    """The points of a game (out of 5), how each was earned or lost, and what was missed."""
+
     points: int
     out_of: int
     lines: tuple[str, ...]  # how each point was earned or lost

@@ -5,6 +5,8 @@ the monitoring lab, injected into the same real components: the upstream feed (t
 monthly batch), the deployed model, a canary, or the label feed. A game never says which one it
 drew; the on-call engineer finds it from the evidence and names it.
 
+::
+
     layer      where the fault lives: feed | batch | model | canary | labels
     findings   what a shift of traffic shows while the incident is live (reference.gameday.shift)
     fix        the runbook's action (FIXES); the game checks the system is healthy after it
@@ -45,6 +47,8 @@ FIXES: dict[str, str] = {
 
 @dataclass(frozen=True)
 class Incident:
+    """One incident a game can draw: where it lives, what a shift shows, how it is fixed."""
+
     name: str
     title: str
     layer: str  # feed | batch | model | canary | labels

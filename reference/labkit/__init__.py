@@ -1,10 +1,12 @@
 """The lab kit: what every notebook in labs/ shares.
 
+::
+
     from reference.labkit import start
     lab = start("05")          # a fresh workspace/lab05 with the state lab 05 starts from
 
 - ``meta``: each lab's card (goal, days, minutes, modules), read from the lab's first cell: the
-  one source of labs/README.md's map and README.md's 90-day table.
+  one source of labs/README.md's map, README.md's 90-day table and the site's learning path.
 - ``checkpoint``: start any lab from scratch by running the real pipeline in its own workspace.
 - ``selfcheck``: checks that say in words what is wrong and what to try; exercises with solutions.
 - ``assess``: the Level 0/1/2 self-assessment of a team (`mlops-lab assess`).

@@ -1,5 +1,7 @@
 """`mlops-lab assess`: where does your team stand on Google's MLOps maturity model (Level 0/1/2)?
 
+::
+
     mlops-lab assess                          # answer 12 questions, one keypress each
     mlops-lab assess --answers my-team.yaml   # or score a file: {question_id: 0|1|2, ...}
     .venv/bin/python -m reference.labkit.assess [ANSWERS.yaml]
@@ -47,6 +49,8 @@ class AnswersError(ValueError):
 
 @dataclass(frozen=True)
 class Question:
+    """One practice: the question, and what its answer looks like at Level 0, 1 and 2."""
+
     id: str
     column: str
     practice: str  # a few words: "your weakest practice is <practice>"
@@ -158,6 +162,8 @@ BY_ID = {q.id: q for q in QUESTIONS}
 
 @dataclass(frozen=True)
 class Assessment:
+    """A scored team: the level of each practice, each column, and the team's overall level."""
+
     levels: dict[str, int]  # question id -> level, in question order
     columns: dict[str, int]  # column -> level
     level: int  # the team's overall level

@@ -1,17 +1,19 @@
 """Start any lab from scratch: a fresh workspace with the state the lab begins from.
 
+::
+
     lab = start("05")               # in a notebook: workspace/lab05 with a registered champion
     mlops-lab lab start 05          # the same from a terminal
 
 The state is built by running the real pipeline (and, for ``traffic``, the real model server),
-never by copying committed artifacts, so a facilitator can start a room at any lab:
+never by copying committed artifacts, so a facilitator can start a room at any lab::
 
-| checkpoint  | what the lab starts from                                                  |
-|-------------|---------------------------------------------------------------------------|
-| none        | nothing: the lab writes no workspace                                      |
-| workspace   | an empty workspace folder of its own                                      |
-| champion    | a pipeline run on January-June: ``@champion`` -> v1                       |
-| traffic     | a champion, and a month of real flights served by it (the payload log)   |
+    | checkpoint  | what the lab starts from                                                  |
+    |-------------|---------------------------------------------------------------------------|
+    | none        | nothing: the lab writes no workspace                                      |
+    | workspace   | an empty workspace folder of its own                                      |
+    | champion    | a pipeline run on January-June: @champion -> v1                           |
+    | traffic     | a champion, and a month of real flights served by it (the payload log)   |
 
 A workspace is deleted only when it carries the marker file a workspace gets when it is created,
 so a lab never removes a folder it did not make.

@@ -1,10 +1,12 @@
 """`mlops-lab lab ...` and `mlops-lab assess`: the lab kit from a terminal.
 
-mlops-lab lab list              # every lab: days, minutes, what it starts from
-mlops-lab lab start 05          # workspace/lab05 with the state lab 05 starts from
-mlops-lab lab map --check       # are labs/README.md and README.md in step with the cards?
-mlops-lab assess                # the maturity self-assessment, interactively
-mlops-lab assess --answers my-team.yaml
+::
+
+    mlops-lab lab list              # every lab: days, minutes, what it starts from
+    mlops-lab lab start 05          # workspace/lab05 with the state lab 05 starts from
+    mlops-lab lab map --check       # are labs/README.md and README.md in step with the cards?
+    mlops-lab assess                # the maturity self-assessment, interactively
+    mlops-lab assess --answers my-team.yaml
 """
 
 from __future__ import annotations
@@ -65,7 +67,7 @@ def lab_map(
     write: Annotated[bool, typer.Option(help="Rewrite the stale maps.")] = False,
     check: Annotated[bool, typer.Option(help="Exit 1 when a map is stale.")] = False,
 ) -> None:
-    """Render labs/README.md's map and README.md's tables from the labs' cards."""
+    """Render labs/README.md's map and README.md's 90-day table from the labs' cards."""
     from reference.labkit import meta
     from reference.labkit.checkpoint import repo_root
 

@@ -1,7 +1,7 @@
 """Lab metadata: one card per lab, in the lab's own first cell, and the maps made from it.
 
 The first cell of every notebook in labs/ is markdown: a title line, then a fenced ``yaml``
-block (the Carpentries put the same facts in an episode's front matter):
+block (the Carpentries put the same facts in an episode's front matter)::
 
     lab: "05"
     title: Serving with KServe
@@ -17,6 +17,8 @@ block (the Carpentries put the same facts in an episode's front matter):
 labs/README.md's map and README.md's 90-day table are rendered from these cards between
 ``<!-- lab-map -->`` markers (`mlops-lab lab map --write`); a test fails when they differ, when a
 lab on disk has no row, or a row has no lab.
+
+::
 
     mlops-lab lab list             # the cards as a table
     mlops-lab lab map --check      # exit 1 when a map is stale
@@ -42,7 +44,6 @@ _FENCE = re.compile(r"```yaml\n(.*?)```", re.S)
 MARKERS = {
     "labs": ("<!-- lab-map:start -->", "<!-- lab-map:end -->"),
     "plan": ("<!-- plan-map:start -->", "<!-- plan-map:end -->"),
-    "tools": ("<!-- tool-map:start -->", "<!-- tool-map:end -->"),
 }
 
 # Phase 3 labs that have no notebook yet: what covers the days meanwhile. A row here whose
@@ -56,6 +57,8 @@ class MetadataError(ValueError):
 
 @dataclass(frozen=True)
 class LabMeta:
+    """One lab's card, as its first cell states it."""
+
     lab: str
     title: str
     phase: int
@@ -201,21 +204,14 @@ def splice(text: str, which: str, table: str) -> str:
 
 
 def sync_maps(root: str | Path, write: bool = False) -> list[str]:
-    """Render both maps from the cards; with ``write`` update the pages. Returns the stale pages."""
-    from reference.labkit import toolmap
-
+    """Render both maps from the cards; with ``write`` update the pages. Returns the stale pages.
+    (The site's learning path renders the same cards itself: docs/_ext/mlops_docs.py.)"""
     root = Path(root)
     labs = all_labs(root / "labs")
-    by_id = {m.lab: m for m in labs}
-
-    def link(lab: str) -> str:
-        return f"[{lab}](labs/{by_id[lab].path.name})" if lab in by_id else f"{lab} (planned)"
-
     stale = []
     for page, which, table in (
         (root / "labs" / "README.md", "labs", render_lab_map(labs)),
         (root / "README.md", "plan", render_plan(labs)),
-        (root / "README.md", "tools", toolmap.render(link)),
     ):
         text = page.read_text()
         new = splice(text, which, table)

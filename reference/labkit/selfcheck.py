@@ -1,5 +1,7 @@
 """Self-checks and exercises: a lab checks what the learner just did and says what to try.
 
+::
+
     from reference.labkit.selfcheck import expect
     expect(champion.version == "2", "the champion alias still points at v1",
            "the gate rejected v2: read its table above")
@@ -8,7 +10,7 @@ A failed check raises :class:`SelfCheckFailed`. In Jupyter it prints as two plai
 wrong, what to try) instead of a traceback, and the cell still counts as an error, so nbval fails
 in CI when the committed path stops passing its own checks.
 
-An exercise pairs the learner's function with a check:
+An exercise pairs the learner's function with a check::
 
     def my_answer(lab):
         ...  # your code: return the number

@@ -1,6 +1,6 @@
 """The Level 2 controller: watch live traffic, retrain on a trigger, roll out, promote or roll back.
 
-Each simulated day the day's flights go through the router, then the controller ticks:
+Each simulated day the day's flights go through the router, then the controller ticks::
 
     idle      every ``retrain.check_every_days``: drift of the recent traffic against the
               champion's training data, live AUC from the labels that have landed, and the
@@ -14,6 +14,8 @@ The router and the model servers are separate processes: the champion keeps serv
 controller retrains, and a controller that dies mid-rollout is started again and resumes from
 ``state.json`` (it never promotes a version twice). Every decision is an event with its reasons,
 and a tag on the model version in MLflow.
+
+::
 
     mlops-lab loop --scenario natural          # drift -> retrain -> gate -> shadow -> canary -> promote
     mlops-lab loop --scenario bad-challenger   # ... -> canary -> automated rollback
@@ -106,6 +108,8 @@ def _reap(pid: int) -> None:
 
 
 class Controller:
+    """The Level 2 loop over one workspace: ``run`` replays days, ``tick`` decides after each."""
+
     def __init__(self, settings: Settings, scenario_name: str = "natural", log=print):
         import httpx
 

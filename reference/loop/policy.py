@@ -5,6 +5,8 @@ Every function takes plain numbers (what the controller measured) and the params
 a row of a table in tests/unit/test_loop_policy.py and a line of the event log. Nothing here does
 I/O; numpy and scipy only for the statistics.
 
+::
+
     retrain_decision   drift share, live quality drop, or the schedule; cooldown; new data needed
     training_split     the split a retrain at a given moment may use (no month from the future)
     shadow_verdict     errors, latency, the score distribution against the champion's
@@ -25,6 +27,8 @@ WAIT, PASS, PROMOTE, ROLLBACK, RETRAIN = "wait", "pass", "promote", "rollback", 
 
 @dataclass(frozen=True)
 class Verdict:
+    """A decision (``action``: wait, pass, promote, rollback, retrain), its reasons and numbers."""
+
     action: str  # wait | pass | promote | rollback | retrain
     reasons: tuple[str, ...]
     metrics: dict = field(default_factory=dict)

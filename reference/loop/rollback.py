@@ -1,5 +1,7 @@
 """Roll back the model, the data, or both: three different calls for three different incidents.
 
+::
+
     model  the serving model is bad, its data is fine (a bug, a skew, worse on live labels):
            move the `champion` alias back to the previous version. Seconds; nothing retrains.
     data   a bad batch got into the data version, but no model trained on it serves yet (the gate
@@ -29,6 +31,8 @@ from reference.config import Settings
 
 @dataclass(frozen=True)
 class DataRollback:
+    """What a data rollback restored, and whether the retrain reproduced the first model."""
+
     commit: str  # the project commit restored
     source_version: str | None  # the version first trained from it
     retrained_version: str | None  # the version the retrain registered

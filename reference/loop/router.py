@@ -3,6 +3,8 @@
 This is the laptop stand-in for what KServe's canary and a service mesh (or a Gateway API
 RequestMirror filter) do on a cluster. It is kept small on purpose: read it in one sitting.
 
+::
+
     mode off      every request goes to the champion
     mode shadow   the champion answers; a copy goes to the candidate in the background; both
                   answers are logged (users never see the candidate's)
@@ -38,12 +40,16 @@ SCORE_BUCKETS = tuple(round(0.05 * i, 2) for i in range(1, 21))
 
 @dataclass(frozen=True)
 class Backend:
+    """A model server behind the router: its URL, and the model version it serves."""
+
     url: str
     version: str = "unknown"
 
 
 @dataclass(frozen=True)
 class RouterConfig:
+    """Who answers: the champion, an optional candidate, the mode and the canary percent."""
+
     champion: Backend
     candidate: Backend | None = None
     mode: str = "off"

@@ -4,6 +4,8 @@ A controller that is killed mid-rollout and started again reads ``state.json`` a
 from the phase it was in (it re-attaches to the router and the model servers, which are their own
 processes and kept serving). ``events.jsonl`` is append-only: every decision with its reasons.
 
+::
+
     workspace/loop/
       state.json      phase, champion, candidate, router, the simulated day
       events.jsonl    one JSON line per decision: day, kind, version, reasons, metrics
@@ -31,6 +33,8 @@ IDLE, SHADOW, CANARY, PROMOTING, ROLLING_BACK = (
 
 @dataclass
 class LoopState:
+    """Where the controller is: phase, champion, candidate, router, the simulated day."""
+
     day: str | None = None  # the last simulated day whose traffic was replayed (ISO date)
     phase: str = IDLE
     scenario: str = "natural"

@@ -29,6 +29,8 @@ NOT_SENT = ("row_id", "sched_dep", "year", "day", "flight", "status", "arr_delay
 
 @dataclass(frozen=True)
 class Scenario:
+    """One story of a run: what breaks (the traffic, the data, the next candidate) and when."""
+
     name: str
     description: str
     candidate_fault: str = "none"  # what the next candidate serves with (predictor --fault)

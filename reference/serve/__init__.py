@@ -1,5 +1,7 @@
 """Serving: the champion behind KServe's ModelServer, with prediction monitoring.
 
+::
+
     mlops-lab serve                       # models:/flight-delay@champion on 127.0.0.1:8080
     mlops-lab predict --month 11 --rows 3 # a client request with real flights
 

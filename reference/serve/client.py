@@ -4,6 +4,8 @@ The server runs as its own process (``python -m reference.serve``), so a noteboo
 KServe (which parses the kernel's argv and configures logging on import) and Ctrl+C or a crash in
 one never takes down the other.
 
+::
+
     from reference.serve.client import start, predict, stop
     server = start(settings, port=0)               # waits until the model is ready
     predict(server.url, rows)                      # a DataFrame with probability, label, version
@@ -30,6 +32,8 @@ from reference.features import FEATURES
 
 @dataclass
 class Server:
+    """A running model server: its process, URL, model name and log file."""
+
     proc: subprocess.Popen
     url: str
     name: str

@@ -1,7 +1,7 @@
 """The payload log: every prediction the server made, append-only, for later joins with outcomes.
 
 Labels arrive late (a flight lands hours after the prediction), so live quality is measured by
-joining this log with the outcomes when they come in. One JSON object per row:
+joining this log with the outcomes when they come in. One JSON object per row::
 
     {"request_id": "...", "row": 0, "time": "2026-...Z", "model_version": "3",
      "features": {...}, "probability": 0.23, "label": 0}
@@ -13,6 +13,8 @@ A write that fails (disk full, read-only disk, no permission) loses that request
 never the prediction: ``append`` returns False, the server counts it
 (``payload_log_write_errors_total``) and warns once on stderr, and the next request tries the
 same file again, so writing resumes by itself once there is space.
+
+::
 
     from reference.serve.payload_log import read_payload_log
     df = read_payload_log("workspace/serving/payload")   # one row per prediction
@@ -32,6 +34,8 @@ import pandas as pd
 
 
 class PayloadLog:
+    """Append-only JSONL files of every prediction in ``folder``, rotated at ``max_bytes``."""
+
     def __init__(self, folder: str | Path, max_bytes: int = 50 * 1024 * 1024):
         self.folder = Path(folder)
         self.max_bytes = max_bytes

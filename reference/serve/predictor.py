@@ -1,5 +1,7 @@
 """The predictor: a ``kserve.Model`` serving a registered bundle, following KServe's lifecycle.
 
+::
+
     load()         resolve the model (``models:/<name>@champion`` by default, or a bundle folder),
                    fetch weights + architecture + transform together, set ``ready`` (readiness)
     preprocess()   V1 ``{"instances": [...]}`` or a V2 ``InferRequest`` -> a validated DataFrame;
@@ -29,6 +31,8 @@ from reference.serve.telemetry import Telemetry
 
 @dataclass(frozen=True)
 class ServeOptions:
+    """What the predictor serves and how: the model, the threshold, the limits, monitoring, drills."""
+
     model_uri: str | None = None  # models:/name@alias, models:/name/version; None = champion
     bundle_dir: str | None = None  # a local bundle folder instead of the registry
     threshold: float = 0.5
@@ -39,6 +43,8 @@ class ServeOptions:
 
 
 class FlightDelayPredictor(Model):
+    """The flight-delay model as a ``kserve.Model``: see the module docstring for its lifecycle."""
+
     def __init__(
         self, name: str, options: ServeOptions, settings=None, telemetry: Telemetry | None = None
     ):

@@ -43,6 +43,8 @@ INT_RANGES = {f"INT{b}": (-(2 ** (b - 1)), 2 ** (b - 1) - 1) for b in (8, 16, 32
 
 
 class BadRequest(Exception):
+    """A request the client must fix: ``status`` is the HTTP code (400, 413), ``message`` says what."""
+
     def __init__(self, status: int, message: str):
         super().__init__(message)
         self.status = status
@@ -51,6 +53,8 @@ class BadRequest(Exception):
 
 @dataclass(frozen=True)
 class Limits:
+    """How much one request may carry: rows (413 above) and body bytes."""
+
     max_batch: int = 1024  # rows in one request
     max_body_bytes: int = 1 << 20  # 1 MiB: about 2,000 rows of V1 JSON
 

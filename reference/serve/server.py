@@ -1,5 +1,7 @@
 """The model server process: KServe's ModelServer on loopback, behind a guard for bad requests.
 
+::
+
     python -m reference.serve --port 8080                        # the champion from the registry
     python -m reference.serve --bundle models/candidate --port 0  # a local bundle (0: pick a port)
     python -m reference.serve --help

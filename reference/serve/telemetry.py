@@ -18,6 +18,8 @@ LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0,
 
 @dataclass
 class Telemetry:
+    """The prediction metrics; ``create`` registers them, ``observe`` records one scored request."""
+
     score: Histogram
     predictions: Counter
     rows: Counter

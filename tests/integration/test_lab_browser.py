@@ -11,7 +11,8 @@ and workspaces neither leak in nor change.
 
 The browser is the system's headless Chromium (Debian's `chromium` package, or the binary named by
 MLOPS_LAB_CHROMIUM), driven by Playwright's Python package: no browser download, never
-`playwright install`. Without either, the tests skip and say how to get it.
+`playwright install` (the ``browser`` fixture of tests/integration/conftest.py). Without either,
+the tests skip and say how to get it.
 
 Nothing under labs/ changes: this server also has autosave off and keeps the checkpoint it makes
 of each notebook it opens in a temporary folder, the tests never save, and each test fails if
@@ -34,7 +35,6 @@ import json
 import os
 import re
 import secrets
-import shutil
 import signal
 import socket
 import subprocess
@@ -66,25 +66,10 @@ LAB_FLAGS = [
 ]
 # This server's settings on top of the project's: it never writes a notebook back.
 TEST_SETTINGS = {"@jupyterlab/docmanager-extension:plugin": {"autosave": False}}
-# Playwright passes most of what keeps Chromium quiet offline already (its own --disable-features
-# list among them, which is why there is none here); these say it again where it matters. The
-# sandbox is off (Playwright's default, chromium_sandbox=False): as root Chromium needs that.
-CHROMIUM_ARGS = [
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--no-default-browser-check",
-    "--disable-dev-shm-usage",  # containers often have a small /dev/shm
-]
 START_TIMEOUT_S = 120  # two shared cores: the server, a kernel and Chromium all start at once
 RUN_ALL_TIMEOUT_S = 300  # lab 00 runs in 3-6 s here from the menu, about 30 s on a slow laptop
 OPEN_TIMEOUT_S = 90
 LOCAL = ("data:", "blob:", "about:")  # what a page loads without a request out
-
-
-def _chromium() -> str | None:
-    return os.environ.get("MLOPS_LAB_CHROMIUM") or shutil.which("chromium")
 
 
 def _free_port() -> int:
@@ -239,32 +224,6 @@ def lab(tmp_path_factory) -> Iterator[Lab]:
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
-
-
-@pytest.fixture(scope="module")
-def browser():
-    """Headless Chromium from the system; closed afterwards."""
-    sync_api = pytest.importorskip(
-        "playwright.sync_api",
-        reason="playwright not installed (a dev dependency: make setup, or "
-        "`.venv/bin/pip install -c requirements/constraints.txt playwright`; "
-        "no `playwright install`: the test uses the system's chromium)",
-    )
-    chromium = _chromium()
-    if not chromium:
-        pytest.skip(
-            "chromium not found: the browser test drives the system's headless Chromium "
-            "(`apt-get install chromium` on Debian; or set MLOPS_LAB_CHROMIUM to a Chromium "
-            "or Chrome binary)"
-        )
-    with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=chromium, headless=True, chromium_sandbox=False, args=CHROMIUM_ARGS
-        )
-        try:
-            yield browser
-        finally:
-            browser.close()
 
 
 @pytest.fixture(scope="module")

@@ -1,0 +1,146 @@
+"""Each module page of the site (docs/modules/*.md) declares what importing its module pulls in;
+a fresh interpreter imports the module and records what reference/ code itself imports, and the
+two must agree. So an engineer who copies `reference/train.py` knows it needs torch, numpy and
+pandas and nothing else, and a new import that breaks that promise fails here, not in their repo.
+
+Every module of reference/ must have its contract and its API section on some page, and each
+page's "Example" runs as written, in a fresh interpreter in an empty folder.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+import textwrap
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+PAGES = sorted((ROOT / "docs" / "modules").glob("*.md"))
+CONTRACT = re.compile(r"```\{module-contract\}\s+(\S+)\s*\n(?::imports:(.*)\n)?```")
+AUTOMODULE = re.compile(r"^\.\. automodule:: (\S+)", re.M)
+EXAMPLE = re.compile(r"^## Example[^\n]*\n(.*?)(?=^## |\Z)", re.M | re.S)
+PY_BLOCK = re.compile(r"^```python\n(.*?)^```", re.M | re.S)
+
+# Run in the child: wrap __import__ and importlib.import_module, and note every third-party
+# top-level package that code in reference/ asks for while the module is imported.
+PROBE = textwrap.dedent(
+    """
+    import builtins, importlib, json, sys
+    seen = set()
+    real_import, real_import_module = builtins.__import__, importlib.import_module
+
+    def note(name, globals_, level):
+        caller = (globals_ or {}).get("__name__", "") or ""
+        if level or not caller.startswith("reference"):
+            return
+        head = name.split(".")[0]
+        if head and head != "reference" and head not in sys.stdlib_module_names:
+            seen.add(head)
+
+    def hooked(name, globals=None, locals=None, fromlist=(), level=0):
+        note(name, globals, level)
+        return real_import(name, globals, locals, fromlist, level)
+
+    def hooked_module(name, package=None):
+        note(name, sys._getframe(1).f_globals, 0 if not name.startswith(".") else 1)
+        return real_import_module(name, package)
+
+    builtins.__import__, importlib.import_module = hooked, hooked_module
+    real_import_module(sys.argv[1])
+    print(json.dumps(sorted(seen)))
+    """
+)
+
+
+def contracts() -> dict[str, tuple[Path, set[str]]]:
+    found: dict[str, tuple[Path, set[str]]] = {}
+    for page in PAGES:
+        for module, imports in CONTRACT.findall(page.read_text()):
+            assert module not in found, f"{module} has a contract on two pages"
+            found[module] = (page, {n.strip() for n in (imports or "").split(",") if n.strip()})
+    return found
+
+
+def all_modules() -> list[str]:
+    out = []
+    for path in sorted((ROOT / "reference").rglob("*.py")):
+        rel = path.relative_to(ROOT).with_suffix("")
+        if "__pycache__" in rel.parts or rel.name == "__main__":
+            continue
+        parts = rel.parts[:-1] if rel.name == "__init__" else rel.parts
+        out.append(".".join(parts))
+    return out
+
+
+def _imported(module: str) -> set[str]:
+    proc = subprocess.run(
+        [sys.executable, "-c", PROBE, module],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=300,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
+    assert proc.returncode == 0, f"import {module} failed:\n{proc.stderr[-2000:]}"
+    return set(json.loads(proc.stdout.strip().splitlines()[-1]))
+
+
+def test_every_module_has_a_contract_and_an_api_section():
+    declared = contracts()
+    documented = {m for p in PAGES for m in AUTOMODULE.findall(p.read_text())}
+    missing = [m for m in all_modules() if m != "reference" and m not in declared]
+    assert not missing, f"no {{module-contract}} on any docs/modules page for: {missing}"
+    no_api = [m for m in all_modules() if m != "reference" and m not in documented]
+    assert not no_api, f"no `.. automodule::` on any docs/modules page for: {no_api}"
+    stale = sorted(set(declared) - set(all_modules()))
+    assert not stale, f"contracts for modules that no longer exist: {stale}"
+
+
+def test_each_module_pulls_in_only_what_its_page_declares():
+    declared = contracts()
+    assert declared, "no module contracts found under docs/modules/"
+    # Two at a time: each child pays its own imports (torch, kserve), and there are two cores.
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        actual = dict(zip(declared, pool.map(_imported, declared), strict=True))
+    wrong = []
+    for module, (page, want) in declared.items():
+        got = actual[module]
+        if got != want:
+            extra, unused = sorted(got - want), sorted(want - got)
+            wrong.append(
+                f"{module} ({page.relative_to(ROOT)}): pulls in {sorted(got) or 'nothing'}"
+                + (f"; not declared: {extra}" if extra else "")
+                + (f"; declared but not imported: {unused}" if unused else "")
+            )
+    assert not wrong, "module pages out of step with the code:\n" + "\n".join(wrong)
+
+
+def _examples() -> list[tuple[Path, str]]:
+    out = []
+    for page in PAGES:
+        for section in EXAMPLE.findall(page.read_text()):
+            code = "\n".join(PY_BLOCK.findall(section))
+            if code.strip():
+                out.append((page, code))
+    return out
+
+
+@pytest.mark.parametrize("page,code", _examples(), ids=[p.stem for p, _ in _examples()] or ["none"])
+def test_module_page_example_runs(page, code, tmp_path):
+    proc = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        timeout=300,
+        env={**os.environ, "PYTHONPATH": str(ROOT), "MLOPS_LAB_WORKSPACE": str(tmp_path / "ws")},
+    )
+    assert proc.returncode == 0, (
+        f"the example on {page.relative_to(ROOT)} failed:\n{proc.stdout[-1500:]}\n{proc.stderr[-3000:]}"
+    )
