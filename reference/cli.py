@@ -101,7 +101,7 @@ def _choice(option: str, value: str, choices: tuple[str, ...]) -> None:
         _fail(f"{option} {value!r} is not one of: {', '.join(choices)}", 2)
 
 
-def _check_port(host: str, port: int) -> None:
+def _check_port(host: str, port: int, command: str = "mlops-lab serve") -> None:
     """Fail with a message when ``host:port`` cannot be bound (in use, privileged, not ours)."""
     import errno
     import socket
@@ -113,7 +113,7 @@ def _check_port(host: str, port: int) -> None:
         except OSError as e:
             if e.errno == errno.EADDRINUSE:
                 _fail(
-                    f"port {port} on {host} is already in use (another `mlops-lab serve`?): "
+                    f"port {port} on {host} is already in use (another `{command}`?): "
                     f"stop it, or pick another with --port {port + 1}",
                     2,
                 )
@@ -735,7 +735,7 @@ def ui(
     """Start the MLflow UI (a real `mlflow server`) on the workspace's store."""
     from reference import ui as server
 
-    _check_port(host, port)
+    _check_port(host, port, command="mlops-lab ui")
 
     raise typer.Exit(server.serve(_settings(), host=host, port=port))
 

@@ -250,7 +250,8 @@ def main(workspace: Path | None = None) -> int:
     failed = sum(f.required and not f.ok for f in findings)
     if failed:
         console.print(
-            f"[red]{failed} required checks failed: fix them and run `mlops-lab doctor` again[/]"
+            f"[red]{failed} required check{'s' if failed > 1 else ''} failed: fix "
+            f"{'them' if failed > 1 else 'it'} and run `mlops-lab doctor` again[/]"
         )
     else:
         console.print("[green]all required checks passed[/]")

@@ -54,7 +54,11 @@ def explain(e: BaseException) -> str | None:
                 f"({text})"
             )
         if "alias" in text.lower() and ("not found" in text or "does not exist" in text.lower()):
-            return f"{text}: run `mlops-lab pipeline` first, or name a version with models:/NAME/N"
+            # MLflow's sentence ends with a period; ours follows it as a sentence of its own
+            return (
+                f"{text.rstrip('.')}. Run `mlops-lab pipeline` first, or name a version with "
+                "models:/NAME/N"
+            )
         return f"MLflow: {text}"
     if name == "SelfCheckFailed":
         return str(e)

@@ -101,7 +101,7 @@ MISTAKES = [
     # --- a champion, and the mistakes that need one
     ("serve-busy-port", "busy_port", ["serve", "--port", "{port}"],
      ["port {port} on 127.0.0.1 is already in use", "--port"], 2),
-    ("ui-busy-port", "busy_port", ["ui", "--port", "{port}"], ["already in use"], 2),
+    ("ui-busy-port", "busy_port", ["ui", "--port", "{port}"], ["already in use (another `mlops-lab ui`?)"], 2),
     ("serve-no-such-version", "champion", ["serve", "--model-uri", "models:/flight-delay/99"],
      ["MLflow:", "99"], 2),
     ("pipeline-while-fine", "champion", ["pipeline", "--set", "train.dropout=1"],

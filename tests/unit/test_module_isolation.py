@@ -1,7 +1,10 @@
 """Each module page of the site (docs/modules/*.md) declares what importing its module pulls in;
-a fresh interpreter imports the module and records what reference/ code itself imports, and the
-two must agree. So an engineer who copies `reference/train.py` knows it needs torch, numpy and
-pandas and nothing else, and a new import that breaks that promise fails here, not in their repo.
+a fresh interpreter imports the modules and records what reference/ code itself imports, and the
+two must agree. One interpreter serves them all: every import statement of reference/ is
+attributed to the module whose code runs it, and what a module pulls in is the closure over the
+project modules it imports. So an engineer who copies `reference/train.py` knows it needs torch,
+numpy and pandas and nothing else, and a new import that breaks that promise fails here, not in
+their repo.
 
 Every module of reference/ must have its contract and its API section on some page, and each
 page's "Example" runs as written, in a fresh interpreter in an empty folder.
@@ -15,7 +18,6 @@ import re
 import subprocess
 import sys
 import textwrap
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -27,33 +29,54 @@ AUTOMODULE = re.compile(r"^\.\. automodule:: (\S+)", re.M)
 EXAMPLE = re.compile(r"^## Example[^\n]*\n(.*?)(?=^## |\Z)", re.M | re.S)
 PY_BLOCK = re.compile(r"^```python\n(.*?)^```", re.M | re.S)
 
-# Run in the child: wrap __import__ and importlib.import_module, and note every third-party
-# top-level package that code in reference/ asks for while the module is imported.
+# Run in the child, a fresh interpreter: wrap __import__ and importlib.import_module, import
+# every module, and note for each module of reference/ what its own code asked for while it was
+# imported: third-party top-level packages, and other modules of reference/. Each import statement
+# runs once, when its module is first imported, whoever imports it first, so one interpreter sees
+# every module's own imports; what importing a module pulls in is then its own third-party
+# imports plus those of the project modules it imports, and theirs (the closure).
 PROBE = textwrap.dedent(
     """
     import builtins, importlib, json, sys
-    seen = set()
+    own = {}  # module -> {"third": [...], "project": [...]}
     real_import, real_import_module = builtins.__import__, importlib.import_module
 
-    def note(name, globals_, level):
+    def resolve(name, globals_, level):
+        if not level:
+            return name
+        package = globals_.get("__package__") or ""
+        base = package.rsplit(".", level - 1)[0] if level > 1 else package
+        return f"{base}.{name}" if name else base
+
+    def note(name, globals_, level, fromlist=()):
         caller = (globals_ or {}).get("__name__", "") or ""
-        if level or not caller.startswith("reference"):
+        if not caller.startswith("reference"):
             return
-        head = name.split(".")[0]
-        if head and head != "reference" and head not in sys.stdlib_module_names:
-            seen.add(head)
+        entry = own.setdefault(caller, {"third": set(), "project": set()})
+        full = resolve(name, globals_ or {}, level)
+        head = full.split(".")[0]
+        if head == "reference":
+            targets = [full] + [f"{full}.{f}" for f in fromlist or () if f != "*"]
+            entry["project"].update(t for t in targets if t != caller)
+        elif head and head not in sys.stdlib_module_names:
+            entry["third"].add(head)
 
     def hooked(name, globals=None, locals=None, fromlist=(), level=0):
-        note(name, globals, level)
+        note(name, globals, level, fromlist)
         return real_import(name, globals, locals, fromlist, level)
 
     def hooked_module(name, package=None):
-        note(name, sys._getframe(1).f_globals, 0 if not name.startswith(".") else 1)
+        note(name, sys._getframe(1).f_globals, 0)
         return real_import_module(name, package)
 
     builtins.__import__, importlib.import_module = hooked, hooked_module
-    real_import_module(sys.argv[1])
-    print(json.dumps(sorted(seen)))
+    for module in sys.argv[1:]:
+        real_import_module(module)
+    modules = set(sys.modules)
+    print(json.dumps({
+        m: {"third": sorted(v["third"]), "project": sorted(p for p in v["project"] if p in modules)}
+        for m, v in own.items()
+    }))
     """
 )
 
@@ -78,17 +101,33 @@ def all_modules() -> list[str]:
     return out
 
 
-def _imported(module: str) -> set[str]:
+def _pulled_in(modules: list[str]) -> dict[str, set[str]]:
+    """For each module: the third-party packages that importing it pulls in through reference/
+    code, measured in one fresh interpreter."""
     proc = subprocess.run(
-        [sys.executable, "-c", PROBE, module],
+        [sys.executable, "-c", PROBE, *modules],
         capture_output=True,
         text=True,
         cwd=ROOT,
-        timeout=300,
+        timeout=600,
         env={**os.environ, "PYTHONPATH": str(ROOT)},
     )
-    assert proc.returncode == 0, f"import {module} failed:\n{proc.stderr[-2000:]}"
-    return set(json.loads(proc.stdout.strip().splitlines()[-1]))
+    assert proc.returncode == 0, f"importing the modules failed:\n{proc.stderr[-3000:]}"
+    own = json.loads(proc.stdout.strip().splitlines()[-1])
+
+    def closure(module: str, seen: set[str]) -> set[str]:
+        if module in seen:
+            return set()
+        seen.add(module)
+        entry = own.get(module, {"third": [], "project": []})
+        out = set(entry["third"])
+        # importing reference.a.b runs reference/__init__ and reference/a/__init__ first
+        parents = [".".join(module.split(".")[:i]) for i in range(1, module.count(".") + 1)]
+        for dep in entry["project"] + parents:
+            out |= closure(dep, seen)
+        return out
+
+    return {m: closure(m, set()) for m in modules}
 
 
 def test_every_module_has_a_contract_and_an_api_section():
@@ -105,9 +144,7 @@ def test_every_module_has_a_contract_and_an_api_section():
 def test_each_module_pulls_in_only_what_its_page_declares():
     declared = contracts()
     assert declared, "no module contracts found under docs/modules/"
-    # Two at a time: each child pays its own imports (torch, kserve), and there are two cores.
-    with ThreadPoolExecutor(max_workers=2) as pool:
-        actual = dict(zip(declared, pool.map(_imported, declared), strict=True))
+    actual = _pulled_in(sorted(declared))
     wrong = []
     for module, (page, want) in declared.items():
         got = actual[module]
