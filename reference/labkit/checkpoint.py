@@ -32,6 +32,7 @@ from reference.labkit import meta as labmeta
 from reference.labkit.selfcheck import SelfCheckFailed, run_exercise
 
 CHAMPION_OVERRIDES = ("split.train_end=6",)  # train Jan-Jun, stop early on Jul, judge Aug-Oct
+RUN_RECORD = "checkpoint-run.json"  # the champion's pipeline run: its overrides and its result
 TRAFFIC_MONTH = 11  # a month outside every window of the champion: live traffic
 
 
@@ -170,6 +171,9 @@ def _champion(lab: Lab, log) -> None:
 
 
 def _build_champion(lab: Lab, log) -> None:
+    import dataclasses
+    import json
+
     from reference import registry
     from reference.pipeline import run_pipeline
 
@@ -199,6 +203,10 @@ def _build_champion(lab: Lab, log) -> None:
             else f"read {lab.rel(logfile)}",
         )
     lab.facts.update(champion=str(champion.version), data_commit=result.commit)
+    # What the run returned, next to what it built: a copy of the checkpoint carries the record
+    # of the first run that made it (tests/integration/test_pipeline.py reads it).
+    record = {"overrides": list(CHAMPION_OVERRIDES), **dataclasses.asdict(result)}
+    (lab.workspace / RUN_RECORD).write_text(json.dumps(record, indent=1))
     log(f"  @champion -> v{champion.version} in {time.monotonic() - started:.0f} s")
 
 
