@@ -193,11 +193,10 @@ class Assessment(_MarkdownDirective):
         return "\n".join(out)
 
 
-def _imports(tree: ast.Module, module: str) -> tuple[set[str], set[str], set[str]]:
+def _imports(tree: ast.Module) -> tuple[set[str], set[str], set[str]]:
     """(third-party imported at module level, third-party imported inside functions, project
-    modules imported anywhere) of one module's source."""
+    modules imported anywhere) of one module's source. reference/ imports absolutely only."""
     top, lazy, project = set(), set(), set()
-    package = module.rsplit(".", 1)[0] if not module.endswith("__init__") else module
 
     def visit(node: ast.AST, in_function: bool) -> None:
         for child in ast.iter_child_nodes(node):
@@ -205,20 +204,16 @@ def _imports(tree: ast.Module, module: str) -> tuple[set[str], set[str], set[str
             names: list[str] = []
             if isinstance(child, ast.Import):
                 names = [a.name for a in child.names]
-            elif isinstance(child, ast.ImportFrom):
-                if child.level:
-                    base = package.split(".")[: len(package.split(".")) - child.level + 1]
-                    stem = ".".join(base + ([child.module] if child.module else []))
-                    names = [stem] if child.module else [f"{stem}.{a.name}" for a in child.names]
-                else:
-                    names = [child.module or ""]
-                    if child.module == "reference" or (child.module or "").startswith("reference."):
-                        names = [f"{child.module}.{a.name}" for a in child.names]
+            elif isinstance(child, ast.ImportFrom) and child.module:
+                names = [child.module]
+                if child.module.split(".")[0] == "reference":
+                    # `from reference import ingest` names a module: keep the imported names
+                    names = [f"{child.module}.{a.name}" for a in child.names]
             for name in names:
                 head = name.split(".")[0]
                 if head == "reference":
                     project.add(name)
-                elif head and head not in sys.stdlib_module_names and head != "__future__":
+                elif head not in sys.stdlib_module_names and head != "__future__":
                     (lazy if inner else top).add(head)
             visit(child, inner)
 
@@ -257,8 +252,9 @@ class ModuleContract(SphinxDirective):
         if not source.exists():
             raise self.error(f"module-contract: no source file for {module} ({source})")
         self.env.note_dependency(str(source))
-        tree = ast.parse(source.read_text())
-        top, lazy, project = _imports(tree, module)
+        text = source.read_text()
+        tree = ast.parse(text)
+        top, lazy, project = _imports(tree)
         declared = sorted(
             n.strip() for n in (self.options.get("imports") or "").split(",") if n.strip()
         )
@@ -267,8 +263,7 @@ class ModuleContract(SphinxDirective):
             f":::{{admonition}} Contract of `{module}`",
             ":class: tip",
             "",
-            f"- **Source:** `{source.relative_to(ROOT)}` ({len(source.read_text().splitlines())} "
-            "lines)",
+            f"- **Source:** `{source.relative_to(ROOT)}` ({len(text.splitlines())} lines)",
             "- **Importing it pulls in:** "
             + (", ".join(f"`{n}`" for n in declared) or "the standard library only")
             + " (checked in a fresh interpreter by `tests/unit/test_module_isolation.py`)",

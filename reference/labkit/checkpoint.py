@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import shutil
 import time
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -171,7 +171,6 @@ def _champion(lab: Lab, log) -> None:
 
 
 def _build_champion(lab: Lab, log) -> None:
-    import dataclasses
     import json
 
     from reference import registry
@@ -205,7 +204,7 @@ def _build_champion(lab: Lab, log) -> None:
     lab.facts.update(champion=str(champion.version), data_commit=result.commit)
     # What the run returned, next to what it built: a copy of the checkpoint carries the record
     # of the first run that made it (tests/integration/test_pipeline.py reads it).
-    record = {"overrides": list(CHAMPION_OVERRIDES), **dataclasses.asdict(result)}
+    record = {"overrides": list(CHAMPION_OVERRIDES), **asdict(result)}
     (lab.workspace / RUN_RECORD).write_text(json.dumps(record, indent=1))
     log(f"  @champion -> v{champion.version} in {time.monotonic() - started:.0f} s")
 

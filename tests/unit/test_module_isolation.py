@@ -168,7 +168,16 @@ def _examples() -> list[tuple[Path, str]]:
     return out
 
 
-@pytest.mark.parametrize("page,code", _examples(), ids=[p.stem for p, _ in _examples()] or ["none"])
+EXAMPLES = _examples()
+
+
+def test_every_module_page_has_an_example():
+    with_example = {page for page, _ in EXAMPLES}
+    missing = [p.name for p in PAGES if p.name != "index.md" and p not in with_example]
+    assert not missing, f"module pages without a runnable '## Example': {missing}"
+
+
+@pytest.mark.parametrize("page,code", EXAMPLES, ids=[p.stem for p, _ in EXAMPLES])
 def test_module_page_example_runs(page, code, tmp_path):
     proc = subprocess.run(
         [sys.executable, "-c", code],

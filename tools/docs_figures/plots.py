@@ -50,6 +50,10 @@ def _style():
 
 
 def _save(fig, name: str) -> Path:
+    """Lay the figure out, write docs/_static/figures/<name>.png, and close it."""
+    import matplotlib.pyplot as plt
+
+    fig.tight_layout()
     OUT.mkdir(parents=True, exist_ok=True)
     path = OUT / f"{name}.png"
     # no Software/date metadata: the same run gives the same bytes
@@ -59,6 +63,7 @@ def _save(fig, name: str) -> Path:
 
     buffer = io.BytesIO()
     fig.savefig(buffer, dpi=100, format="png")
+    plt.close(fig)
     # 256 colours are plenty for a chart and a third of the bytes (no metadata: same run, same file)
     Image.open(buffer).convert("RGB").quantize(256).save(path, optimize=True)
     kb = path.stat().st_size / 1024
@@ -144,9 +149,7 @@ def plot_probabilistic(d: dict) -> None:
     )
     c.xaxis.set_major_formatter(mdates.DateFormatter("%b %d"))
     c.legend(loc="upper center", bbox_to_anchor=(0.5, -0.12), ncol=3, fontsize=8, frameon=False)
-    fig.tight_layout()
     _save(fig, "probabilistic")
-    plt.close(fig)
 
 
 def plot_alerting(d: dict) -> None:
@@ -193,9 +196,7 @@ def plot_alerting(d: dict) -> None:
         title="The score spread of real traffic: windows of 300 flights, all of 2013",
     )
     b.legend(loc="upper right", fontsize=8)
-    fig.tight_layout()
     _save(fig, "alerting")
-    plt.close(fig)
 
 
 def plot_drift(d: dict) -> None:
@@ -255,9 +256,7 @@ def plot_drift(d: dict) -> None:
     e.legend(loc="lower right", fontsize=8)
     for ax in (b, c, e):
         ax.set_xticks(x, months if ax is e else [""] * len(months))
-    fig.tight_layout()
     _save(fig, "drift")
-    plt.close(fig)
 
 
 def plot_working(d: dict) -> None:
@@ -331,6 +330,4 @@ def plot_working(d: dict) -> None:
         title=f"The same {broken['rows']:,} November flights: where the scores fell",
     )
     c.legend(loc="center right", fontsize=8)
-    fig.tight_layout()
     _save(fig, "working-vs-healthy")
-    plt.close(fig)

@@ -73,9 +73,7 @@ def plot_shadow_canary(d: dict) -> None:
     )
     b.set_xlabel("day (under it: labelled canary flights so far)")
     b.legend(loc="upper left", fontsize=8)
-    fig.tight_layout()
     _save(fig, "shadow-canary")
-    plt.close(fig)
 
 
 def plot_rollback(d: dict) -> None:
@@ -139,6 +137,4 @@ def plot_rollback(d: dict) -> None:
     b.set(
         xlabel="holdout AUC, as registered in MLflow", title="Same data, params, seed: same model"
     )
-    fig.tight_layout()
     _save(fig, "rollback")
-    plt.close(fig)
