@@ -228,6 +228,18 @@ def gate_report(
 
 
 # ---------------------------------------------------------------------------------- pipeline
+@app.command("tag-data-version", hidden=True)
+def tag_data_version(
+    commit: Annotated[str, typer.Argument(help="The project commit that holds the run's data.")],
+    only_if_missing: Annotated[bool, typer.Option(help="Keep a tag already there.")] = False,
+) -> None:
+    """The pipeline's last step: write the project commit onto the candidate's MLflow run."""
+    from reference.pipeline import tag_data_version as tag
+
+    settings = _settings()
+    tag(settings, settings.project, commit, only_if_missing)
+
+
 @app.command()
 def init() -> None:
     """Create the workspace: a git + DVC project, a local DVC remote, an MLflow store."""

@@ -52,12 +52,13 @@ def stage_env(settings: Settings) -> dict[str, str]:
     return env
 
 
-def _repro(settings: Settings, args: list[str], lock, log: Path | None) -> int:
+def _repro(settings: Settings, args: list[str], lock, log: Path | None, runner=None) -> int:
     """`dvc repro` as a child that dies with this process (Linux), recorded in the run lock so
-    that a later run can stop it if this one is killed; Ctrl+C stops it too."""
+    that a later run can stop it if this one is killed; Ctrl+C stops it too. With a
+    ``reference.warm.Runner``, the stages run in it."""
     from reference import runlock
 
-    env = stage_env(settings)
+    env = runner.env if runner is not None else stage_env(settings)
     env[runlock.OWNER_ENV] = lock.owner
     out = None
     if log is not None:  # the stages' output goes to a file (the Level 2 loop keeps it there)
@@ -86,17 +87,6 @@ def _repro(settings: Settings, args: list[str], lock, log: Path | None) -> int:
             out.close()
 
 
-def _dvc(settings: Settings, *args: str) -> subprocess.CompletedProcess:
-    """A quick DVC command (init, config, push) with its output captured."""
-    return subprocess.run(
-        [sys.executable, "-m", "dvc", *args],
-        cwd=settings.project,
-        env=stage_env(settings),
-        capture_output=True,
-        text=True,
-    )
-
-
 def init_workspace(settings: Settings) -> Path:
     """Create the workspace (idempotent): git + DVC project, local remote, MLflow folder."""
     if shutil.which("git") is None:
@@ -113,17 +103,7 @@ def init_workspace(settings: Settings) -> Path:
         _git(project, "config", "user.name", "mlops-lab")
         _git(project, "config", "user.email", "mlops-lab@localhost")
     if not (project / ".dvc").exists():
-        for args in (
-            ("init", "-q"),
-            ("config", "core.autostage", "true"),
-            ("config", "core.analytics", "false"),
-            # --local: the remote's absolute path is this machine's, so it stays out of git
-            # (.dvc/config.local); a workspace copied elsewhere keeps a clean tree
-            ("remote", "add", "--local", "-d", "-f", "local", str(settings.dvc_remote)),
-        ):
-            proc = _dvc(settings, *args)
-            if proc.returncode:
-                raise RuntimeError(f"dvc {' '.join(args)} failed: {proc.stderr.strip()}")
+        _init_dvc(project, settings.dvc_remote)
     for name in TEMPLATES:
         if not (project / name).exists():
             (project / name).write_text(files("reference").joinpath("project", name).read_text())
@@ -133,6 +113,38 @@ def init_workspace(settings: Settings) -> Path:
         _git(project, "add", *TEMPLATES, ".dvc", ".dvcignore")
         _git(project, "commit", "-q", "-m", "workspace: pipeline definition")
     return project
+
+
+def _init_dvc(project: Path, remote: Path) -> None:
+    """`dvc init`, then `dvc config core.autostage true`, `dvc config core.analytics false` and
+    `dvc remote add --local -d local <remote>`, through DVC's Python API: four `dvc` processes
+    would cost a second each."""
+    import logging
+
+    from dvc.exceptions import DvcException
+    from dvc.repo import Repo
+
+    quiet = logging.getLogger("dvc")
+    level = quiet.level
+    quiet.setLevel(logging.WARNING)  # not "Initialized DVC repository." in the middle of a run
+    try:
+        repo = Repo.init(project)
+        try:
+            with repo.config.edit() as conf:
+                conf["core"]["autostage"] = True
+                conf["core"]["analytics"] = False
+            # local: the remote's absolute path is this machine's, so it stays out of git
+            # (.dvc/config.local); a workspace copied elsewhere keeps a clean tree
+            with repo.config.edit("local") as conf:
+                conf["remote"]["local"] = {"url": str(remote)}
+                conf["core"]["remote"] = "local"
+        finally:
+            repo.close()
+    except DvcException as e:
+        shutil.rmtree(project / ".dvc", ignore_errors=True)  # the next run starts over
+        raise RuntimeError(f"dvc init in {project} failed: {e}") from e
+    finally:
+        quiet.setLevel(level)
 
 
 def write_overrides(params_file: Path, overrides: list[str]) -> None:
@@ -185,17 +197,35 @@ def run_pipeline(
     ``log``: append the stages' output to this file instead of the terminal. ``targets``: run
     only up to these stages (``["transform"]``: ingest, validate, transform)."""
     from reference import runlock
+    from reference.warm import Runner
 
-    project = init_workspace(settings)
-    if overrides:
-        write_overrides(project / "params.yaml", overrides)
-    load_params(project / "params.yaml")  # fail early, with a clear message, on a bad params file
-    lock = runlock.acquire(settings.workspace, project)
+    # first, so that its imports run while the workspace is set up (see reference.warm)
+    runner = Runner.start(stage_env(settings), preexec_fn=runlock.dies_with(os.getpid()))
     try:
-        notes = _recover(settings, lock)
-        return _run_locked(settings, project, lock, overrides, force, log, targets, notes)
+        project = init_workspace(settings)
+        if overrides:
+            write_overrides(project / "params.yaml", overrides)
+        load_params(project / "params.yaml")  # fail early and clearly on a bad params file
+        lock = runlock.acquire(settings.workspace, project)
+        try:
+            notes = _recover(settings, lock)
+            return _run_locked(
+                settings, project, lock, overrides, force, log, targets, notes, runner
+            )
+        finally:
+            lock.release()
     finally:
-        lock.release()
+        if runner is not None:
+            runner.stop()
+
+
+def _import_in_background(module: str) -> None:
+    """Import while this process only waits on `dvc repro`: the import that follows is free."""
+    import importlib
+    import threading
+
+    if module not in sys.modules:
+        threading.Thread(target=importlib.import_module, args=(module,), daemon=True).start()
 
 
 def _recover(settings: Settings, lock) -> list[str]:
@@ -223,26 +253,84 @@ def _recover_registry(settings: Settings) -> list[str]:
     return notes
 
 
-def _run_locked(settings, project, lock, overrides, force, log, targets, notes) -> PipelineResult:
+def _run_locked(
+    settings, project, lock, overrides, force, log, targets, notes, runner
+) -> PipelineResult:
     started = time.perf_counter()
     gate_before = (
         (project / "reports/gate.json").stat().st_mtime
         if (project / "reports/gate.json").exists()
         else None
     )
-    code = _repro(settings, [*(["--force"] if force else []), *(targets or [])], lock, log)
+    args = [*(["--force"] if force else []), *(targets or [])]
+    code = _repro(settings, args, lock, log, runner)
     seconds = time.perf_counter() - started
     if code:
         failed = _failed_stage(project)
         # a stage that failed (or was killed alone) in register may have left a pending version
         notes = notes + [f"after the failed run: {n}" for n in _recover_registry(settings)]
         return PipelineResult(False, failed, seconds, None, None, tuple(notes))
-    push = _dvc(settings, "push", "-q")
+    gate_file = project / "reports/gate.json"
+    gated = gate_file.exists() and (gate_before is None or gate_file.stat().st_mtime != gate_before)
+    if (gated or lock.stale) and runner is None:
+        _import_in_background("mlflow.tracking")  # for the tag, while git and DVC work
+    push = _start_push(settings, project)  # neither the commit nor the tag needs it done
+    gate = None
+    try:
+        commit, committed = _commit(project, overrides, targets)
+        if gated:
+            gate = json.loads(gate_file.read_text())
+            _tag(settings, project, commit, False, runner)
+        elif lock.stale and committed:
+            # the killed run registered a model but never committed its data: this commit has it
+            _tag(settings, project, commit, True, runner)
+    finally:
+        _finish_push(push, settings, project)
+    return PipelineResult(True, None, seconds, gate, commit, tuple(notes))
+
+
+def _tag(settings: Settings, project: Path, commit: str, only_if_missing: bool, runner) -> None:
+    """``tag_data_version`` in the warm runner (MLflow is imported there), else here."""
+    if runner is not None:
+        args = ["tag-data-version", commit, *(["--only-if-missing"] if only_if_missing else [])]
+        if runner.run(args, project) == 0:
+            return
+    tag_data_version(settings, project, commit, only_if_missing)
+
+
+PUSHED = Path(".dvc") / "tmp" / "pushed"  # the project commit whose data the remote holds
+
+
+def _start_push(settings: Settings, project: Path) -> subprocess.Popen | None:
+    """`dvc push`, unless nothing re-ran since the last push that succeeded."""
+    head = _git(project, "rev-parse", "HEAD", check=False).stdout.strip()
+    unchanged = not _git(project, "status", "--porcelain", "--", "dvc.lock").stdout.strip()
+    if unchanged and (project / PUSHED).exists() and (project / PUSHED).read_text() == head:
+        return None
+    return subprocess.Popen(
+        [sys.executable, "-m", "dvc", "push", "-q"],
+        cwd=project,
+        env=stage_env(settings),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def _finish_push(push: subprocess.Popen | None, settings: Settings, project: Path) -> None:
+    if push is None:
+        return
+    _, err = push.communicate()
     if push.returncode:
-        print(
-            f"warning: dvc push to {settings.dvc_remote} failed: {push.stderr.strip()}",
-            file=sys.stderr,
-        )
+        (project / PUSHED).unlink(missing_ok=True)
+        print(f"warning: dvc push to {settings.dvc_remote} failed: {err.strip()}", file=sys.stderr)
+    else:
+        head = _git(project, "rev-parse", "HEAD").stdout.strip()
+        (project / PUSHED).write_text(head)
+
+
+def _commit(project: Path, overrides, targets) -> tuple[str, bool]:
+    """Commit the run's data version: (its short hash, whether there was anything to commit)."""
     _git(project, "add", "-A")
     committed = bool(_git(project, "diff", "--cached", "--quiet", check=False).returncode)
     if committed:
@@ -254,19 +342,10 @@ def _run_locked(settings, project, lock, overrides, force, log, targets, notes) 
             f"pipeline run: {' '.join(overrides or []) or 'params.yaml'}"
             + (f" (up to {', '.join(targets)})" if targets else ""),
         )
-    commit = _git(project, "rev-parse", "--short", "HEAD").stdout.strip()
-    gate_file = project / "reports/gate.json"
-    gate = None
-    if gate_file.exists() and (gate_before is None or gate_file.stat().st_mtime != gate_before):
-        gate = json.loads(gate_file.read_text())
-        _tag_data_version(settings, project, commit)
-    elif lock.stale and committed:
-        # the killed run registered a model but never committed its data: this commit holds it
-        _tag_data_version(settings, project, commit, only_if_missing=True)
-    return PipelineResult(True, None, seconds, gate, commit, tuple(notes))
+    return _git(project, "rev-parse", "--short", "HEAD").stdout.strip(), committed
 
 
-def _tag_data_version(
+def tag_data_version(
     settings: Settings, project: Path, commit: str, only_if_missing: bool = False
 ) -> None:
     """Write the project commit that holds this run's data and params onto the MLflow run:
