@@ -115,12 +115,17 @@ def stop(server: Server, grace_s: float = 15.0) -> int:
 
 
 def request(
-    url: str, body: bytes | dict, content_type: str = "application/json", timeout: float = 10.0
+    url: str,
+    body: bytes | dict,
+    content_type: str = "application/json",
+    timeout: float = 10.0,
+    headers: dict[str, str] | None = None,
 ) -> tuple[int, dict]:
-    """POST and return (status, JSON body), 4xx and 5xx included: for clients and tests."""
+    """POST and return (status, JSON body), 4xx and 5xx included: for clients and tests.
+    ``headers``: more request headers (``inference-header-content-length`` for V2 binary)."""
     data = body if isinstance(body, bytes) else json.dumps(body).encode()
     req = urllib.request.Request(
-        url, data=data, method="POST", headers={"Content-Type": content_type}
+        url, data=data, method="POST", headers={"Content-Type": content_type, **(headers or {})}
     )
     try:
         with urllib.request.urlopen(req, timeout=timeout) as resp:

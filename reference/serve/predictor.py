@@ -24,8 +24,15 @@ import numpy as np
 from kserve import InferOutput, InferRequest, InferResponse, Model
 from kserve.errors import InvalidInput
 
-from reference.features import CATEGORICAL, NUMERIC, RANGES
-from reference.serve.schema import BadRequest, Limits, parse_instances, parse_tensors
+from reference.features import CATEGORICAL, FEATURES, NUMERIC, RANGES
+from reference.serve.schema import (
+    CALENDAR,
+    STRINGS,
+    BadRequest,
+    Limits,
+    parse_instances,
+    parse_tensors,
+)
 from reference.serve.telemetry import Telemetry
 
 
@@ -93,6 +100,18 @@ class FlightDelayPredictor(Model):
         dest = settings.workspace / "serving" / "models" / f"{name}-v{mv.version}"
         return registry.download_bundle(settings, str(mv.version), dest, name=name), str(mv.version)
 
+    # ------------------------------------------------------------------- V2 model metadata
+    def get_input_types(self) -> list[dict]:
+        """The V2 inputs a client can discover (``GET /v2/models/<name>``): one 1-D tensor per
+        feature, any number of rows."""
+        return [{"name": f, "datatype": _datatype(f), "shape": [-1]} for f in FEATURES]
+
+    def get_output_types(self) -> list[dict]:
+        return [
+            {"name": "probability", "datatype": "FP64", "shape": [-1]},
+            {"name": "label", "datatype": "INT64", "shape": [-1]},
+        ]
+
     # ------------------------------------------------------------------------ preprocess
     async def preprocess(self, payload, headers=None) -> dict:
         """The request as a validated DataFrame, plus which protocol asked (to answer in kind)."""
@@ -103,6 +122,9 @@ class FlightDelayPredictor(Model):
                     "columns": parse_tensors(columns, self.options.limits),
                     "v2": True,
                     "id": payload.id,
+                    # binary_data_output, and the outputs asked for (each may say binary_data)
+                    "binary": payload.use_binary_outputs,
+                    "outputs": payload.request_outputs,
                 }
             if not isinstance(payload, dict):
                 raise BadRequest(
@@ -160,9 +182,11 @@ class FlightDelayPredictor(Model):
                 model_name=self.name,
                 model_version=self.version,
                 infer_outputs=[
-                    InferOutput("probability", [len(proba)], "FP64", proba.round(6).tolist()),
-                    InferOutput("label", [len(label)], "INT64", label.tolist()),
+                    InferOutput("probability", [len(proba)], "FP64", proba.round(6)),
+                    InferOutput("label", [len(label)], "INT64", label),
                 ],
+                use_binary_outputs=result["binary"],
+                requested_outputs=result["outputs"],
             )
         return {
             "model_name": self.name,
@@ -172,6 +196,12 @@ class FlightDelayPredictor(Model):
                 for p, y in zip(proba, label, strict=True)
             ],
         }
+
+
+def _datatype(feature: str) -> str:
+    if feature in STRINGS:
+        return "BYTES"
+    return "INT64" if feature in CALENDAR else "FP64"  # distance and the weather readings
 
 
 def _input_counts(columns: dict[str, list], unknown: dict[str, int]) -> tuple[dict, dict, dict]:

@@ -9,6 +9,7 @@ row is scored (unknown bucket, imputation) and counted by the monitoring instead
 from __future__ import annotations
 
 import difflib
+import json
 import math
 from dataclasses import dataclass
 from typing import Any
@@ -36,6 +37,11 @@ V2_DATATYPES = {
     "UINT32",
     "UINT64",
 }
+# bytes per element in the binary-tensor extension (BYTES elements carry their own lengths)
+ITEMSIZE = {"FP16": 2, "FP32": 4, "FP64": 8} | {
+    f"{kind}INT{b}": b // 8 for kind in ("", "U") for b in (8, 16, 32, 64)
+}
+OUTPUTS = ("probability", "label")  # what the model answers, by name
 # what numpy can hold in each integer datatype: a value outside it is an OverflowError (a 500)
 INT_RANGES = {f"INT{b}": (-(2 ** (b - 1)), 2 ** (b - 1) - 1) for b in (8, 16, 32, 64)} | {
     f"UINT{b}": (0, 2**b - 1) for b in (8, 16, 32, 64)
@@ -163,15 +169,52 @@ def to_frame(columns: dict[str, list]) -> pd.DataFrame:
     return frame
 
 
-def check_v2_structure(body: Any) -> None:
-    """What KServe would otherwise answer with a 500: shapes that don't match the data, odd types."""
+def split_binary_request(body: bytes, header_length: str) -> dict:
+    """The binary-tensor extension: the first ``header_length`` bytes (the request's
+    ``inference-header-content-length``) are the JSON inference header, then each input that
+    says ``binary_data_size`` has that many raw bytes, in order. Returns the header, checked
+    with ``check_v2_structure`` against those bytes."""
+    if not header_length.strip().isdigit():
+        raise BadRequest(
+            400,
+            f"inference-header-content-length must be a number of bytes, got {_short(header_length)}",
+        )
+    n = int(header_length)
+    if not 0 < n <= len(body):
+        raise BadRequest(
+            400,
+            f"inference-header-content-length is {n:,} but the body has {len(body):,} bytes",
+        )
+    try:
+        header = json.loads(body[:n])  # the stdlib's parser, as for V2 JSON: NaN is a reading
+    except ValueError as e:
+        raise BadRequest(
+            400,
+            f"the first {n:,} bytes (inference-header-content-length) are not a JSON "
+            f"inference header: {e}",
+        ) from None
+    check_v2_structure(header, binary=body[n:])
+    return header
+
+
+def check_v2_structure(body: Any, binary: bytes | None = None) -> None:
+    """What KServe would otherwise answer with a 500: shapes that don't match the data, odd types.
+    ``binary``: the bytes after the header of a binary-tensor request."""
     if not isinstance(body, dict) or not isinstance(body.get("inputs"), list) or not body["inputs"]:
         raise BadRequest(400, "a V2 request needs a non-empty 'inputs' list of tensors")
+    _check_outputs(body.get("outputs"))
+    offset = 0
     for i, tensor in enumerate(body["inputs"]):
         where = f"inputs[{i}]"
         if not isinstance(tensor, dict):
             raise BadRequest(400, f"{where} must be an object with name, shape, datatype, data")
-        missing = [k for k in ("name", "shape", "datatype", "data") if k not in tensor]
+        size = _binary_size(tensor, where, binary is not None)
+        needed = (
+            ("name", "shape", "datatype")
+            if size is not None
+            else ("name", "shape", "datatype", "data")
+        )
+        missing = [k for k in needed if k not in tensor]
         if missing:
             raise BadRequest(400, f"{where} is missing {missing}")
         if not isinstance(tensor["name"], str) or not tensor["name"]:
@@ -179,7 +222,7 @@ def check_v2_structure(body: Any) -> None:
                 400, f"{where}: name must be a non-empty string, got {_short(tensor['name'])}"
             )
         where = f"input '{tensor['name']}'"
-        shape, data, datatype = tensor["shape"], tensor["data"], tensor["datatype"]
+        shape, data, datatype = tensor["shape"], tensor.get("data"), tensor["datatype"]
         if not isinstance(shape, list) or not all(
             isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in shape
         ):
@@ -196,6 +239,17 @@ def check_v2_structure(body: Any) -> None:
                 400,
                 f"{where}: unknown datatype {_short(datatype)}; use one of {sorted(V2_DATATYPES)}",
             )
+        if size is not None:
+            chunk = binary[offset : offset + size]
+            if len(chunk) < size:
+                raise BadRequest(
+                    400,
+                    f"{where}: binary_data_size is {size:,} but only {len(chunk):,} bytes are "
+                    "left in the body",
+                )
+            offset += size
+            _check_binary(where, datatype, shape, chunk)
+            continue
         if not isinstance(data, list):
             raise BadRequest(400, f"{where}: data must be a list of values, got {_short(data)}")
         flat = _flatten(data)
@@ -223,6 +277,76 @@ def check_v2_structure(body: Any) -> None:
                     f"{where}: {datatype} data must be whole numbers from {low:,} to {high:,}, "
                     f"got {wrong[0]!r}",
                 )
+
+    if binary is not None and offset != len(binary):
+        raise BadRequest(
+            400,
+            f"the body has {len(binary) - offset:,} bytes after the tensors its header describes",
+        )
+
+
+def _check_outputs(outputs: Any) -> None:
+    if outputs is None:
+        return
+    if not isinstance(outputs, list) or not all(
+        isinstance(o, dict) and isinstance(o.get("name"), str) for o in outputs
+    ):
+        raise BadRequest(400, "'outputs' must be a list of objects with a name")
+    unknown = [o["name"] for o in outputs if o["name"] not in OUTPUTS]
+    if unknown:
+        raise BadRequest(
+            400,
+            f"unknown output(s) {unknown}: this model answers 'probability' and 'label'",
+        )
+
+
+def _binary_size(tensor: dict, where: str, extension: bool) -> int | None:
+    """The input's ``parameters.binary_data_size``, or None when its data is JSON."""
+    parameters = tensor.get("parameters")
+    if not isinstance(parameters, dict) or "binary_data_size" not in parameters:
+        return None
+    size = parameters["binary_data_size"]
+    if not extension:
+        raise BadRequest(
+            400,
+            f"{where}: binary_data_size needs the binary tensor extension: send the header's "
+            "length in inference-header-content-length and the raw bytes after it",
+        )
+    if not isinstance(size, int) or isinstance(size, bool) or size < 0:
+        raise BadRequest(
+            400, f"{where}: binary_data_size must be a number of bytes, got {_short(size)}"
+        )
+    return size
+
+
+def _check_binary(where: str, datatype: str, shape: list, chunk: bytes) -> None:
+    """An input's raw bytes hold exactly ``shape`` elements of ``datatype``."""
+    count = math.prod(shape)
+    if datatype != "BYTES":
+        expected = count * ITEMSIZE[datatype]
+        if len(chunk) != expected:
+            raise BadRequest(
+                400,
+                f"{where}: shape {shape} of {datatype} is {expected:,} bytes, "
+                f"binary_data_size says {len(chunk):,}",
+            )
+        return
+    # BYTES: each element is a 4-byte little-endian length, then that many bytes
+    found, at = 0, 0
+    while at < len(chunk):
+        if at + 4 > len(chunk):
+            raise BadRequest(400, f"{where}: BYTES data ends inside an element's 4-byte length")
+        length = int.from_bytes(chunk[at : at + 4], "little")
+        value = chunk[at + 4 : at + 4 + length]
+        if len(value) < length:
+            raise BadRequest(400, f"{where}: BYTES element {found} is cut short")
+        try:
+            value.decode()
+        except UnicodeDecodeError:
+            raise BadRequest(400, f"{where}: BYTES element {found} is not UTF-8 text") from None
+        found, at = found + 1, at + 4 + length
+    if found != count:
+        raise BadRequest(400, f"{where}: shape {shape} says {count} values, data has {found}")
 
 
 def _whole(value: int | float) -> bool:

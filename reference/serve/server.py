@@ -24,9 +24,10 @@ import os
 import sys
 import time
 
-from reference.serve.schema import BadRequest, Limits, check_v2_structure
+from reference.serve.schema import BadRequest, Limits, check_v2_structure, split_binary_request
 
 PREDICT_SUFFIXES = (":predict", "/infer")
+INFERENCE_HEADER = b"inference-header-content-length"  # the JSON header's size, binary requests
 # How much of a refused body the server still reads (and drops) before it closes, so that a
 # client which sends everything before reading gets the 4xx instead of a reset (see Guard.reply).
 # 16 MiB on loopback or a LAN takes well under a second; the time bound stops a slow client
@@ -126,11 +127,29 @@ class Guard:
         try:
             headers = dict(scope.get("headers") or [])
             ctype = headers.get(b"content-type", b"application/json").split(b";")[0].strip().lower()
-            if ctype not in (b"application/json", b""):
+            # V2's binary-tensor extension: a JSON header of this many bytes, then raw tensors
+            header_length = headers.get(INFERENCE_HEADER) if protocol == "v2" else None
+            allowed = (b"application/json", b"") + (
+                (b"application/octet-stream",) if header_length is not None else ()
+            )
+            if ctype not in allowed:
                 return await reply(
                     415,
                     f"content type {ctype.decode(errors='replace')!r} is not supported: "
-                    "send application/json",
+                    "send application/json"
+                    + (
+                        " (or V2 binary tensors, with inference-header-content-length)"
+                        if protocol == "v2"
+                        else ""
+                    ),
+                    unread=0,
+                )
+            encoding = headers.get(b"content-encoding", b"identity").strip().lower()
+            if encoding not in (b"identity", b""):
+                return await reply(
+                    415,
+                    f"content encoding {encoding.decode(errors='replace')!r} is not supported: "
+                    "send the body uncompressed",
                     unread=0,
                 )
             declared = _content_length(scope)
@@ -152,14 +171,19 @@ class Guard:
                     )
                 if not message.get("more_body"):
                     break
-            try:
+            if header_length is not None:
+                split_binary_request(body, header_length.decode(errors="replace"))
+                scope = _with_content_type(scope, b"application/octet-stream")  # KServe: bytes
+            elif protocol == "v2":
+                check_v2_structure(_parse_v2_json(body))
+                scope = _with_content_type(scope, b"application/json")  # tritonclient sends none
+            else:
                 import orjson  # KServe's own parser: it rejects NaN and Infinity, as JSON does
 
-                parsed = orjson.loads(body)
-            except orjson.JSONDecodeError as e:
-                return await reply(400, f"the body is not valid JSON: {e}")
-            if protocol == "v2":
-                check_v2_structure(parsed)
+                try:
+                    orjson.loads(body)
+                except orjson.JSONDecodeError as e:
+                    return await reply(400, f"the body is not valid JSON: {e}")
         except BadRequest as e:
             return await reply(e.status, e.message)
 
@@ -213,6 +237,26 @@ class Guard:
                 self.telemetry.latency.labels(version, protocol).observe(
                     time.perf_counter() - started
                 )
+
+
+def _parse_v2_json(body: bytes):
+    """V2 JSON as KServe's V2 route reads it (the stdlib's parser, through FastAPI): NaN is
+    accepted there, and it is how tritonclient writes a missing reading in an FP tensor."""
+    import orjson
+
+    try:
+        return orjson.loads(body)  # the fast path: strict JSON
+    except orjson.JSONDecodeError:
+        pass
+    try:
+        return json.loads(body)
+    except (ValueError, UnicodeDecodeError) as e:
+        raise BadRequest(400, f"the body is not valid JSON: {e}") from None
+
+
+def _with_content_type(scope, ctype: bytes):
+    headers = [(k, v) for k, v in scope.get("headers") or [] if k != b"content-type"]
+    return {**scope, "headers": [*headers, (b"content-type", ctype)]}
 
 
 def _content_length(scope) -> int | None:

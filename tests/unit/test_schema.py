@@ -12,6 +12,7 @@ from reference.serve.schema import (
     check_v2_structure,
     parse_instances,
     parse_tensors,
+    split_binary_request,
     to_frame,
 )
 
@@ -78,3 +79,69 @@ def test_v2_tensors_and_their_shapes():
     body = {"inputs": [{"name": "temp", "shape": [3], "datatype": "FP32", "data": [1.0]}]}
     with pytest.raises(BadRequest, match=r"shape \[3\] says 3 values, data has 1"):
         check_v2_structure(body)
+
+
+def _binary(rows: int = 2) -> tuple[dict, bytes]:
+    """A binary-tensor request: one BYTES and one FP64 tensor, as tritonclient lays them out."""
+    codes = b"".join(len(c).to_bytes(4, "little") + c for c in [b"UA", b"DL"][:rows])
+    distance = np.arange(rows, dtype=np.float64).tobytes()
+    header = {
+        "inputs": [
+            {"name": "carrier", "shape": [rows], "datatype": "BYTES",
+             "parameters": {"binary_data_size": len(codes)}},
+            {"name": "distance", "shape": [rows], "datatype": "FP64",
+             "parameters": {"binary_data_size": len(distance)}},
+        ]
+    }  # fmt: skip
+    return header, codes + distance
+
+
+def _pack(header: dict, raw: bytes) -> tuple[bytes, str]:
+    import json
+
+    head = json.dumps(header).encode()
+    return head + raw, str(len(head))
+
+
+def test_a_binary_request_is_split_into_its_header():
+    header, raw = _binary()
+    body, length = _pack(header, raw)
+    assert split_binary_request(body, length) == header
+
+
+@pytest.mark.parametrize(
+    ("spoil", "words"),
+    [
+        (lambda h, r: (h, r + b"x"), "1 bytes after the tensors"),
+        (lambda h, r: (h, r[:-1]), "only 15 bytes are left"),
+        (
+            lambda h, r: ({"inputs": [h["inputs"][0], {**h["inputs"][1], "shape": [3]}]}, r),
+            "shape [3] of FP64 is 24 bytes, binary_data_size says 16",
+        ),
+        (
+            lambda h, r: ({"inputs": [{**h["inputs"][0], "shape": [3]}, h["inputs"][1]]}, r),
+            "shape [3] says 3 values, data has 2",
+        ),
+        (lambda h, r: ({**h, "outputs": [{"name": "score"}]}, r), "unknown output(s) ['score']"),
+    ],
+)
+def test_a_binary_request_that_does_not_add_up_is_refused(spoil, words):
+    body, length = _pack(*spoil(*_binary()))
+    with pytest.raises(BadRequest) as e:
+        split_binary_request(body, length)
+    assert e.value.status == 400 and words in e.value.message
+
+
+@pytest.mark.parametrize(
+    ("length", "words"), [("many", "a number of bytes"), ("9999", "the body has")]
+)
+def test_the_header_length_must_fit_the_body(length, words):
+    body, _ = _pack(*_binary())
+    with pytest.raises(BadRequest, match=words):
+        split_binary_request(body, length)
+
+
+def test_binary_sizes_in_a_json_request_are_refused():
+    header, _ = _binary()
+    with pytest.raises(BadRequest, match="needs the binary tensor extension"):
+        check_v2_structure(header)
