@@ -282,6 +282,16 @@ def delong_test(y: np.ndarray, candidate: np.ndarray, champion: np.ndarray) -> t
     return diff, float(stats.norm.cdf(diff / np.sqrt(var)))
 
 
+def format_p(p_value: float) -> str:
+    """A p-value as a learner should read it: "= 0.0024", "< 0.0001", "> 0.999" (a one-sided
+    test of a better candidate gives p near 1, which printed as "p = 1" looks like a bug)."""
+    if p_value > 0.999:
+        return "> 0.999"
+    if p_value < 1e-4:
+        return "< 0.0001"
+    return f"= {p_value:.2g}"
+
+
 def auc_diff_se(y: np.ndarray, candidate: np.ndarray, champion: np.ndarray) -> float:
     """The standard error of the paired AUC difference on these rows (DeLong): how precisely a
     canary's labels pin the gap down. NaN when a class has fewer than two rows."""
@@ -344,18 +354,27 @@ def canary_verdict(s: Paired, p: RolloutParams, days: int) -> Verdict:
             "log_loss_diff": log_loss_diff(y, cand, champ),
         }
         aucs = f"AUC {metrics['candidate_auc']:.3f} vs the champion's {metrics['champion_auc']:.3f}"
+        shown = format_p(p_value)
         if p_value < p.alpha:
             return Verdict(
                 ROLLBACK,
                 (
-                    f"worse on live labels: {aucs} on the same {n} flights, DeLong p = {p_value:.2g} < {p.alpha}",
+                    f"worse on live labels: {aucs} on the same {n} flights (DeLong's one-sided "
+                    f"test: p {shown} < {p.alpha}: "
+                    "a gap this large is unlikely to be chance)",
                 ),
                 metrics,
             )
+        words = (
+            "no sign it is worse: the candidate ranked the flights better"
+            if diff >= 0
+            else "the candidate ranked a little worse, within what chance gives"
+        )
         return Verdict(
             PROMOTE,
             (
-                f"not worse on live labels: {aucs} on the same {n} flights, DeLong p = {p_value:.2g} >= {p.alpha}",
+                f"not worse on live labels: {aucs} on the same {n} flights (DeLong's one-sided "
+                f"test: p {shown} >= {p.alpha}: {words})",
             ),
             metrics,
         )

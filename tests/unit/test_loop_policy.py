@@ -262,3 +262,16 @@ def test_the_canary_reports_the_standard_error_of_its_auc_gap():
     verdict = policy.canary_verdict(paired(cand=worse, labels=_labels_for(CHAMP)), P, days=3)
     m = verdict.metrics
     assert 0 < m["auc_diff_se"] < abs(m["auc_diff"])  # a clear gap: many standard errors wide
+
+
+def test_a_p_value_reads_as_what_the_test_concluded():
+    assert policy.format_p(0.99999) == "> 0.999"  # never "p = 1": a better candidate, not a bug
+    assert policy.format_p(2.3e-14) == "< 0.0001"
+    assert policy.format_p(0.0024) == "= 0.0024"
+    labels = _labels_for(CHAMP)
+    # a candidate that knows the outcomes ranks far better than the champion: p near 1
+    knows = np.where(labels == 1, 0.8, 0.2) + RNG.normal(0, 0.01, len(labels))
+    verdict = policy.canary_verdict(paired(cand=knows, labels=labels), P, days=3)
+    assert verdict.action == PROMOTE, verdict.reasons
+    assert verdict.metrics["p_value"] > 0.999
+    assert "p > 0.999 >= 0.05: no sign it is worse" in verdict.reasons[0], verdict.reasons
