@@ -235,7 +235,10 @@ def tag_data_version(
 ) -> None:
     """The pipeline's last step: write the project commit onto the candidate's MLflow run."""
     from reference.pipeline import tag_data_version as tag
+    from reference.registry import OUT
 
+    _stage_params()  # into the workspace project, as a stage
+    OUT.read_text()  # missing: the register stage has not run (a clear message, exit 2)
     settings = _settings()
     tag(settings, settings.project, commit, only_if_missing)
 

@@ -35,6 +35,8 @@ MISTAKES = [
     ("register-out-of-order", "fresh", ["register"],
      ["is missing: an earlier stage writes it", "mlops-lab pipeline"], 2),
     ("gate-out-of-order", "fresh", ["gate"], ["registry/candidate.json is missing"], 2),
+    ("tag-out-of-order", "fresh", ["tag-data-version", "abc1234"],
+     ["registry/candidate.json is missing"], 2),
     ("train-out-of-order", "fresh", ["train"], ["run `mlops-lab ingest` first"], 2),
     ("validate-out-of-order", "fresh", ["validate"], ["run `mlops-lab ingest` first"], 2),
     ("transform-out-of-order", "fresh", ["transform"], ["run `mlops-lab ingest` first"], 2),
