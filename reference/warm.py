@@ -98,6 +98,7 @@ def delegate(
     if not path or not args or args[0] not in COMMANDS or not supported():
         return None
     conn = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    streams, spare = _streams()
     try:
         conn.connect(path)
         request = {
@@ -105,19 +106,22 @@ def delegate(
             "cwd": str(cwd or os.getcwd()),
             "env": dict(os.environ if env is None else env),
         }
-        socket.send_fds(conn, [json.dumps(request).encode()], [0, 1, 2])
+        socket.send_fds(conn, [json.dumps(request).encode()], streams)
         started = _receive(conn)
     except OSError:
         conn.close()
         return None  # the run ended, or the runner died before taking the stage: run it here
+    finally:
+        for fd in spare:
+            os.close(fd)
     try:
         with _forwarding(started["pid"], started["joined"]):
             done = _receive(conn)
-        conn.sendall(b"done")  # the runner may now let the child finish on its own
     except OSError:
         done = {}
-    finally:
-        conn.close()
+    with contextlib.suppress(OSError):  # gone already when the runner reported a dead child
+        conn.sendall(b"done")  # the runner may now let the child finish on its own
+    conn.close()
     if "exit" in done:
         return int(done["exit"])
     if "signal" in done:  # as a shell reports a process killed by a signal
@@ -146,6 +150,20 @@ def _forwarding(child: int, joined: bool):
     finally:
         for sig, handler in before.items():
             signal.signal(sig, handler)
+
+
+def _streams() -> tuple[list[int], list[int]]:
+    """This process's stdin, stdout and stderr to pass on; /dev/null for one that is closed (a
+    CI job without standard input), as a process started without it would read nothing."""
+    streams, spare = [], []
+    for fd in (0, 1, 2):
+        try:
+            os.fstat(fd)
+            streams.append(fd)
+        except OSError:
+            spare.append(os.open(os.devnull, os.O_RDWR))
+            streams.append(spare[-1])
+    return streams, spare
 
 
 def _receive(conn: socket.socket) -> dict:

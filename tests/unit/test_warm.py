@@ -76,6 +76,9 @@ def test_a_stage_runs_forked_from_the_runner_in_the_callers_folder(runner, proje
     assert client.returncode == 0, err
     assert "into 12 monthly batches" in out  # its stdout reached the caller
     assert sorted(p.name for p in (project.project / "data/batches").glob("*.parquet"))
+    deadline = time.monotonic() + 10  # the child ends just after it reports its exit code
+    while _children(runner) and time.monotonic() < deadline:
+        time.sleep(0.05)
     assert not _children(runner)  # reaped: nothing left behind
 
 
@@ -88,8 +91,8 @@ def test_exit_code_and_stderr_come_back_through_the_callers_streams(runner, capf
 def test_a_stage_killed_by_a_signal_is_reported_as_a_shell_would(runner, project):
     client = _client(runner, project, "ingest")
     _stage_child(runner).kill()
-    client.communicate(timeout=60)
-    assert client.returncode == 128 + signal.SIGKILL
+    _, err = client.communicate(timeout=60)
+    assert client.returncode == 128 + signal.SIGKILL, err
 
 
 def test_a_killed_stage_command_takes_its_stage_with_it(runner, project):
@@ -105,8 +108,8 @@ def test_sigterm_to_the_stage_command_reaches_the_stage(runner, project):
     client = _client(runner, project, "ingest")
     child = _stage_child(runner)
     client.send_signal(signal.SIGTERM)  # what DVC or a later run sends to the stage process
-    client.communicate(timeout=60)
-    assert client.returncode == 128 + signal.SIGTERM
+    _, err = client.communicate(timeout=60)
+    assert client.returncode == 128 + signal.SIGTERM, err
     assert not child.is_running() or child.status() == psutil.STATUS_ZOMBIE
 
 
