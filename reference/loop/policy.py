@@ -289,7 +289,7 @@ def format_p(p_value: float) -> str:
         return "> 0.999"
     if p_value < 1e-4:
         return "< 0.0001"
-    return f"= {p_value:.2g}"
+    return f"= {p_value:.3f}" if p_value >= 0.01 else f"= {p_value:.2g}"  # 0.996, not "1"
 
 
 def auc_diff_se(y: np.ndarray, candidate: np.ndarray, champion: np.ndarray) -> float:

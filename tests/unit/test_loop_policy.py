@@ -268,6 +268,7 @@ def test_a_p_value_reads_as_what_the_test_concluded():
     assert policy.format_p(0.99999) == "> 0.999"  # never "p = 1": a better candidate, not a bug
     assert policy.format_p(2.3e-14) == "< 0.0001"
     assert policy.format_p(0.0024) == "= 0.0024"
+    assert policy.format_p(0.9961) == "= 0.996"  # ".2g" would round it up to 1
     labels = _labels_for(CHAMP)
     # a candidate that knows the outcomes ranks far better than the champion: p near 1
     knows = np.where(labels == 1, 0.8, 0.2) + RNG.normal(0, 0.01, len(labels))
