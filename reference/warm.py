@@ -287,17 +287,16 @@ def _accept(listener: socket.socket, sel, children: dict[int, socket.socket]) ->
     conn, _ = listener.accept()
     creds = conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
     peer, uid, _ = struct.unpack("3i", creds)
+    fds: list[int] = []
     try:
         data, fds, _, _ = socket.recv_fds(conn, MESSAGE, 3)
         request = json.loads(data)
         if uid != os.getuid() or len(fds) != 3 or request["argv"][0] not in COMMANDS:
             raise ValueError("not a stage request from this user")
-    except (OSError, ValueError, KeyError, IndexError):
-        conn.close()
-        return
-    try:
-        client_pgid = os.getpgid(peer)
-    except OSError:  # it is already gone
+        client_pgid = os.getpgid(peer)  # OSError: it is already gone
+    except (OSError, ValueError, KeyError, IndexError, TypeError):
+        for fd in fds:  # refused: what it passed is not kept open here
+            os.close(fd)
         conn.close()
         return
     sys.stdout.flush()
