@@ -246,12 +246,12 @@ def _parse_v2_json(body: bytes):
 
     try:
         return orjson.loads(body)  # the fast path: strict JSON
-    except orjson.JSONDecodeError:
-        pass
+    except orjson.JSONDecodeError as e:
+        strict = e
     try:
-        return json.loads(body)
-    except (ValueError, UnicodeDecodeError) as e:
-        raise BadRequest(400, f"the body is not valid JSON: {e}") from None
+        return json.loads(body)  # NaN and Infinity
+    except (ValueError, RecursionError):  # RecursionError: nested deeper than the stack
+        raise BadRequest(400, f"the body is not valid JSON: {strict}") from None
 
 
 def _with_content_type(scope, ctype: bytes):
