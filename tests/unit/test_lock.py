@@ -48,8 +48,8 @@ def test_a_new_declared_dependency_is_added_in_declared_order_before_the_options
     declared = [*deps.declared(), deps.Declared("Jinja2", "", ">=3", "dev")]
     new = lock.environment_text(ENVIRONMENT, CONSTRAINTS, declared)
     tail = new.splitlines()[-4:]
-    last = deps.declared()[-1].name  # the last declared dependency, then the new one
-    assert tail[0].startswith(f"      - {last}==")
+    last = deps.declared()[-1]  # the last declared dependency (with its extras), then the new one
+    assert tail[0].startswith(f"      - {last.name}{last.extras}==")
     assert tail[1:] == [
         "      - Jinja2==3.1.6",
         "      - --constraint requirements/constraints.txt",
