@@ -58,7 +58,7 @@ def _repro(settings: Settings, args: list[str], lock, log: Path | None, runner=N
     ``reference.warm.Runner``, the stages run in it."""
     from reference import runlock
 
-    env = runner.env if runner is not None else stage_env(settings)
+    env = dict(runner.env) if runner is not None else stage_env(settings)
     env[runlock.OWNER_ENV] = lock.owner
     out = None
     if log is not None:  # the stages' output goes to a file (the Level 2 loop keeps it there)

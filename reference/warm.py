@@ -175,10 +175,8 @@ def _receive(conn: socket.socket) -> dict:
 
 # ---------------------------------------------------------------------------- the runner side
 class Runner:
-    """The runner a pipeline run starts and stops (``with Runner.start(env) as env: ...``).
-
-    ``env`` is returned with ``MLOPS_LAB_STAGE_RUNNER`` set; outside the ``with`` the runner is
-    stopped and its folder removed."""
+    """The runner a pipeline run starts and stops: ``env`` is the stages' environment with
+    ``MLOPS_LAB_STAGE_RUNNER`` set; ``stop()`` kills it and removes its folder."""
 
     def __init__(self, proc, folder: Path, env: dict[str, str]):
         self.proc, self.folder, self.env = proc, folder, env
@@ -226,12 +224,6 @@ class Runner:
         import shutil
 
         shutil.rmtree(self.folder, ignore_errors=True)
-
-    def __enter__(self) -> dict[str, str]:
-        return self.env
-
-    def __exit__(self, *exc) -> None:
-        self.stop()
 
 
 def serve(path: Path, warm_up: tuple[str, ...] = WARM_UP) -> None:
