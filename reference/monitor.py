@@ -31,6 +31,7 @@ import numpy as np
 import pandas as pd
 
 from reference import metrics
+from reference.band import Band, positive_rate_band  # noqa: F401  (re-exported: monitor's API)
 from reference.features import CATEGORICAL, FEATURES, RANGES, TARGET
 
 
@@ -76,8 +77,14 @@ class MonitorParams:
     # rows, so a healthy model seldom dips under it by chance (the alert rule uses the same 0.6).
     live_auc_floor: float = 0.6
     decision_threshold: float = 0.5  # the server's operating threshold, when the log has no label
-    band_freq: str = "1D"  # the reference positive-rate band: spread of daily rates ...
-    band_k: float = 3.0  # ... mean +/- 3 std: ~0.3% of normal days outside by chance
+    # The reference positive-rate band (reference.band): mean +/- band_k std of the rates of
+    # windows of band_rows consecutive rows, as the alert's 10-minute window sees them (300: its
+    # traffic guard). Measured (bench/band.py, a January-June champion): 0-81% where the daily
+    # band read 0-64%, 3.8% of the reference's own windows outside, not the 0.3% of a bell curve:
+    # the rates pile up at 0% (calm hours) with a long storm tail. band_freq="1D": the daily band.
+    band_rows: int = 300
+    band_k: float = 3.0
+    band_freq: str | None = None
     time_col: str = "time"  # the payload log's request time
 
 
@@ -112,7 +119,7 @@ class DriftResult:
     prediction: ColumnDrift | None
     data_quality: dict[str, ColumnQuality]
     rows: dict[str, int]
-    positive_rate_band: tuple[float, float, float] | None  # (low, mean, high), see below
+    positive_rate_band: Band | None  # unpacks as (low, mean, high); reference.band
     params: MonitorParams
     snapshot: Any = field(default=None, repr=False, compare=False)  # evidently Snapshot
 
@@ -132,9 +139,7 @@ class DriftResult:
                 "features": {k: asdict(v) for k, v in self.features.items()},
                 "prediction": asdict(self.prediction) if self.prediction else None,
                 "data_quality": {k: asdict(v) for k, v in self.data_quality.items()},
-                "positive_rate_band": dict(zip(("low", "mean", "high"), band, strict=True))
-                if band
-                else None,
+                "positive_rate_band": band.to_dict() if band else None,
                 "params": asdict(self.params),
             }
         )
@@ -284,6 +289,7 @@ def drift_report(
             params.band_k,
             params.time_col,
             prediction_col,
+            window_rows=params.band_rows,
         )
     return DriftResult(
         features=features,
@@ -346,29 +352,6 @@ def compare_methods(
             }
         )
     return pd.DataFrame(rows).set_index("feature")
-
-
-def positive_rate_band(
-    reference_predictions: pd.DataFrame,
-    threshold: float = 0.5,
-    freq: str = "1D",
-    k: float = 3.0,
-    time_col: str = "time",
-    prediction_col: str = "probability",
-) -> tuple[float, float, float]:
-    """(low, mean, high) of the predicted-positive rate per ``freq`` window, mean +/- k std.
-
-    The band the alert PredictedPositiveRateOutOfBand compares live traffic with. Compare like
-    with like: a band of daily rates is narrower than the spread of shorter windows.
-    """
-    _require(reference_predictions, [time_col, prediction_col], "reference_predictions")
-    flagged = reference_predictions[prediction_col] >= threshold
-    times = pd.to_datetime(reference_predictions[time_col])
-    rates = flagged.groupby(times.dt.floor(freq)).mean()
-    if len(rates) < 2:
-        raise ValueError(f"need at least two {freq} windows of reference predictions for a band")
-    mean, std = float(rates.mean()), float(rates.std())
-    return max(0.0, mean - k * std), mean, min(1.0, mean + k * std)
 
 
 def live_performance(

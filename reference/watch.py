@@ -28,6 +28,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from reference.band import SAMPLE_FRACTION, Band
 from reference.serve import client
 
 RULES = Path(__file__).resolve().parents[1] / "monitoring" / "alerts.yml"
@@ -135,7 +136,7 @@ class WatchReport:
     ready: bool
     scores: dict[float, float]  # bucket upper bound -> rows in that bucket
     positive_rate: float
-    band: tuple[float, float, float]
+    band: Band | None  # unpacks as (low, mean, high)
     drift: pd.DataFrame
     drift_share: float
     prediction_drift: float | None
@@ -207,9 +208,13 @@ def reference_window(
     from reference import ingest
 
     frame = ingest.read_months(months, settings.project / ingest.BATCH_DIR)
-    frame = frame.sample(min(rows, len(frame)), random_state=seed).sort_values("sched_dep")
-    frame = frame.assign(probability=bundle.predict_proba(frame), time=frame["sched_dep"])
-    return frame.reset_index(drop=True)
+    sample = frame.sample(min(rows, len(frame)), random_state=seed).sort_values("sched_dep")
+    sample = sample.assign(probability=bundle.predict_proba(sample), time=sample["sched_dep"])
+    sample = sample.reset_index(drop=True)
+    # A sample's consecutive rows span more hours than the live traffic's: the positive-rate band
+    # (reference.band) reads this to cut windows that cover the same stretch of time.
+    sample.attrs[SAMPLE_FRACTION] = len(sample) / len(frame)
+    return sample
 
 
 def watch(
@@ -280,9 +285,10 @@ def render(report: WatchReport, title: str) -> None:
             )
     low, mean, high = report.band or (float("nan"),) * 3
     inside = low <= report.positive_rate <= high
+    per = f" per {report.band.window_rows} rows" if report.band and report.band.window_rows else ""
     console.print(
-        f"  predicted-positive rate {report.positive_rate:.1%} (reference band {low:.1%}-{high:.1%}, "
-        f"mean {mean:.1%}): {'inside' if inside else '[bold red]OUTSIDE[/]'}"
+        f"  predicted-positive rate {report.positive_rate:.1%} (reference band{per} "
+        f"{low:.1%}-{high:.1%}, mean {mean:.1%}): {'inside' if inside else '[bold red]OUTSIDE[/]'}"
     )
     table = Table(
         title=f"Drift against the training reference: share {report.drift_share:.2f}, "

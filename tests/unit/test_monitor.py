@@ -18,7 +18,7 @@ import pandas as pd
 import pytest
 from prometheus_client import CollectorRegistry
 
-from reference import faults, metrics, monitor
+from reference import band, faults, metrics, monitor
 from reference.features import CATEGORICAL, FEATURES
 
 PARAMS = monitor.MonitorParams()
@@ -165,18 +165,79 @@ def test_to_dict_round_trips_through_strict_json(summer):
     assert json.loads(json.dumps(d, allow_nan=False)) == d
     assert d["dataset_drift"] is True and "temp" in d["drifted_features"]
     assert d["features"]["temp"]["method"] == "wasserstein"
-    assert set(d["positive_rate_band"]) == {"low", "mean", "high"}
+    band_dict = d["positive_rate_band"]
+    assert {"low", "mean", "high", "window_rows", "false_alarm_rate"} <= set(band_dict)
+    assert band_dict["window_rows"] == PARAMS.band_rows == 300
 
 
 def test_positive_rate_band_is_mean_plus_minus_k_std_of_daily_rates():
     days = pd.to_datetime(["2013-01-01"] * 4 + ["2013-01-02"] * 4 + ["2013-01-03"] * 4)
     p = [0.9, 0.1, 0.1, 0.1] + [0.9, 0.9, 0.1, 0.1] + [0.9, 0.9, 0.9, 0.1]
     low, mean, high = monitor.positive_rate_band(
-        pd.DataFrame({"time": days, "probability": p}), k=1
+        pd.DataFrame({"time": days, "probability": p}), freq="1D", k=1
     )
     assert (low, mean, high) == pytest.approx((0.25, 0.5, 0.75))
     with pytest.raises(ValueError, match="two"):
-        monitor.positive_rate_band(pd.DataFrame({"time": days[:4], "probability": p[:4]}))
+        monitor.positive_rate_band(
+            pd.DataFrame({"time": days[:4], "probability": p[:4]}), freq="1D"
+        )
+
+
+def test_window_rates_cut_consecutive_rows_in_time_order_within_each_month():
+    times = pd.to_datetime(
+        ["2013-01-30 10:00", "2013-01-30 08:00", "2013-01-30 09:00", "2013-01-31 07:00"]
+        + ["2013-01-31 08:00", "2013-02-01 06:00", "2013-02-01 07:00", "2013-02-02 06:00"]
+    )
+    p = [0.9, 0.1, 0.1, 0.9] + [0.9, 0.9, 0.1, 0.1]
+    rates = band.window_rates(pd.DataFrame({"time": times, "probability": p}), window_rows=2)
+    # January, in time order: 08 0.1, 09 0.1 | 10 0.9, 07(31st) 0.9 | 08(31st) left over: dropped
+    assert rates.tolist() == [0.0, 1.0, 0.5]  # February: 06 0.9, 07 0.1 | 06(2nd) dropped
+    assert rates.index[0] == pd.Timestamp("2013-01-30 08:00")
+    assert rates.index[2] == pd.Timestamp("2013-02-01 06:00")  # February starts a window
+    with pytest.raises(ValueError, match="window_rows"):
+        band.window_rates(pd.DataFrame({"time": times, "probability": p}), window_rows=0)
+    with pytest.raises(KeyError, match="time"):
+        band.window_rates(pd.DataFrame({"probability": p}))
+
+
+@pytest.fixture(scope="module")
+def flagging(winter_scored):
+    """The stand-in score, shifted to flag ~9% of winter flights as the champion does (it flags
+    ~8-12%): hour and weather move it, and a window's rows share both, as with the model."""
+    z = np.log(winter_scored["probability"] / (1 - winter_scored["probability"])) + 0.8
+    return winter_scored.assign(probability=1 / (1 + np.exp(-z)))
+
+
+def test_the_band_keeps_its_false_alarm_promise_on_the_windows_the_alert_sees(flagging):
+    new = monitor.positive_rate_band(flagging)  # windows of 300 rows
+    windows = band.window_rates(flagging, window_rows=300)
+    assert (new.window_rows, new.windows, new.k) == (300, len(windows), 3.0)
+    assert new.outside(windows).mean() == new.false_alarm_rate
+    assert 0 < new.false_alarm_rate < 0.1  # a mass at 0% and a storm tail: not a bell curve
+    # The daily band's promise is about days. The alert judges 300-row windows, and on those
+    # more fall outside the daily band than it says: its band is narrower than what it judges.
+    daily = monitor.positive_rate_band(flagging, freq="1D")
+    assert daily.window_rows is None and daily.freq == "1D"
+    assert daily.outside(windows).mean() > 1.5 * daily.false_alarm_rate
+    assert daily.high < new.high
+    # A constant >= 0.5 flags every row: every window is outside. A constant under 0.5 flags
+    # none, and calm hours flag none either (the low bound is 0): the spread rule's failure.
+    assert new.high < 1 and new.outside([1.0]).all()
+    assert new.low == 0 and not new.outside([0.0]).any()
+    assert tuple(new) == (new.low, new.mean, new.high)
+
+
+def test_a_sampled_reference_is_cut_into_windows_of_the_same_stretch_of_time(flagging):
+    full = monitor.positive_rate_band(flagging)
+    sample = flagging.sample(frac=0.3, random_state=0).sort_values("time")
+    plain = monitor.positive_rate_band(sample)  # 300 sampled rows: about 1,000 live ones
+    sample.attrs[band.SAMPLE_FRACTION] = len(sample) / len(flagging)
+    scaled = monitor.positive_rate_band(sample)  # 90 sampled rows: the hours of 300 live ones
+    assert scaled.window_rows == 300 and abs(scaled.windows - full.windows) <= 3
+    assert abs(scaled.high - full.high) < 0.05
+    assert plain.high < scaled.high - 0.1  # longer windows average the hours away
+    with pytest.raises(ValueError, match="sample_fraction"):
+        monitor.positive_rate_band(sample, sample_fraction=1.5)
 
 
 # ---- live performance -------------------------------------------------------------------------

@@ -37,7 +37,7 @@ def data_alerting(runs: Runs) -> dict:
 
     c = runs.champion()
     ref = c["reference"]
-    low, mean, high = monitor.positive_rate_band(ref)
+    low, mean, high = monitor.positive_rate_band(ref, freq="1D")  # the figure plots days
     ref_daily = (ref["probability"] >= 0.5).groupby(ref["time"].dt.floor("1D")).mean()
     batches = c["settings"].project / ingest.BATCH_DIR
     year = ingest.read_months(list(range(1, 13)), batches).sort_values("sched_dep")
