@@ -9,6 +9,11 @@ joining this log with the outcomes when they come in. One JSON object per row::
 Files are ``payload-<UTC timestamp>.jsonl`` in one folder, rotated by size: a new file starts
 when the current one passes ``max_bytes``. Nothing is ever rewritten.
 
+Several server workers may append to the same file: each request's lines go out in one
+``os.write`` on a file opened with ``O_APPEND``, which the kernel appends whole, so no line is
+ever cut by another process's (a buffered file object may split a large write in two). A worker
+gets the log by pickling: it reopens the file itself.
+
 A write that fails (disk full, read-only disk, no permission) loses that request's records but
 never the prediction: ``append`` returns False, the server counts it
 (``payload_log_write_errors_total``) and warns once on stderr, and the next request tries the
@@ -24,6 +29,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import sys
 import threading
 from datetime import UTC, datetime
@@ -41,9 +47,17 @@ class PayloadLog:
         self.max_bytes = max_bytes
         self.write_errors = 0  # requests whose records could not be written
         self._lock = threading.Lock()
-        self._file = None
+        self._fd: int | None = None
         # named now, created on the first write: the server can say where it will write
         self._path = self._new_path()
+
+    def __getstate__(self) -> dict:
+        # a worker process gets the folder and the file's name; a lock and a descriptor don't
+        # travel, so it opens its own (O_APPEND: the workers' lines interleave whole)
+        return {k: v for k, v in self.__dict__.items() if k not in ("_lock", "_fd")}
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state, _lock=threading.Lock(), _fd=None)
 
     def _new_path(self) -> Path:
         stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
@@ -51,7 +65,9 @@ class PayloadLog:
 
     def _open(self) -> None:
         self.folder.mkdir(parents=True, exist_ok=True)
-        self._file = self._path.open("ab")  # append: a reopen after a failure keeps what is there
+        # append: a reopen after a failure keeps what is there, and every write lands at the end
+        # of the file even when other processes write to it too
+        self._fd = os.open(self._path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o644)
 
     def append(
         self,
@@ -89,13 +105,12 @@ class PayloadLog:
         ]
         with self._lock:
             try:
-                if self._file is not None and self._file.tell() > self.max_bytes:
+                if self._fd is not None and os.fstat(self._fd).st_size > self.max_bytes:
                     self.close()
                     self._path = self._new_path()
-                if self._file is None:
+                if self._fd is None:
                     self._open()
-                self._file.write(b"\n".join(lines) + b"\n")
-                self._file.flush()
+                _write_all(self._fd, b"\n".join(lines) + b"\n")
                 return True
             except OSError as e:
                 self._drop()
@@ -113,8 +128,7 @@ class PayloadLog:
         return False
 
     def _drop(self) -> None:
-        # the handle's buffer holds the records that just failed: closing tries them once more,
-        # and may fail the same way; either way they are gone and the next write reopens the file
+        # the records that just failed are gone; the next write reopens the file
         with contextlib.suppress(OSError):
             self.close()
 
@@ -123,9 +137,17 @@ class PayloadLog:
         return self._path
 
     def close(self) -> None:
-        if self._file is not None:
-            file, self._file = self._file, None
-            file.close()
+        if self._fd is not None:
+            fd, self._fd = self._fd, None
+            os.close(fd)
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    """One write for the whole chunk; the loop only matters when the kernel takes part of it
+    (a disk filling up), and then the next write raises."""
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
 
 
 def read_payload_log(folder: str | Path) -> pd.DataFrame:

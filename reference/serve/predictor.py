@@ -12,6 +12,10 @@
 
 Override ``preprocess`` to accept another request shape, ``postprocess`` to change the answer;
 ``predict`` should stay the training path, or you have built training/serving skew.
+
+With several server workers, ``load`` runs once in the parent and each worker gets the predictor
+pickled: the network is read again from the bundle folder there (no tensors through pipes), and
+the metrics and the payload log rebuild their own handles (see their modules).
 """
 
 from __future__ import annotations
@@ -63,11 +67,19 @@ class FlightDelayPredictor(Model):
         self.version = "unknown"
         self.payload_log = None
         self.ready = False
+        self._folder: Path | None = None  # the bundle's folder, once loaded
+
+    def __getstate__(self) -> dict:
+        # a worker reads the bundle from its folder: cheaper and sturdier than pickled tensors
+        return {**self.__dict__, "bundle": None}
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        if self._folder is not None:
+            self.bundle = self._read_bundle(self._folder)
 
     # ------------------------------------------------------------------------------ load
     def load(self) -> bool:
-        from reference.model import load_bundle
-
         if self.options.bundle_dir:
             folder, self.version = (
                 Path(self.options.bundle_dir),
@@ -75,13 +87,19 @@ class FlightDelayPredictor(Model):
             )
         else:
             folder, self.version = self._download()
-        self.bundle = _with_fault(load_bundle(folder), self.options.fault)
+        self.bundle = self._read_bundle(folder)
+        self._folder = folder
         if self.options.payload_dir:
             from reference.serve.payload_log import PayloadLog
 
             self.payload_log = PayloadLog(self.options.payload_dir)
         self.ready = True
         return self.ready
+
+    def _read_bundle(self, folder: Path):
+        from reference.model import load_bundle
+
+        return _with_fault(load_bundle(folder), self.options.fault)
 
     def _download(self) -> tuple[Path, str]:
 

@@ -4,36 +4,38 @@
 
     python -m reference.serve --port 8080                        # the champion from the registry
     python -m reference.serve --bundle models/candidate --port 0  # a local bundle (0: pick a port)
+    python -m reference.serve --workers 2 --port 8080             # two processes, one port
     python -m reference.serve --help
 
 Two things KServe does on its own that a lab must not: it binds 0.0.0.0 (every interface), and it
 parses ``sys.argv`` when ``kserve`` is imported. This module parses its own arguments first, hides
-them from KServe, and binds the host it was given (127.0.0.1 by default). The guard middleware
-answers what KServe would answer badly (a 500 for a V2 shape that doesn't match its data, a
-415-worthy content type read as bytes, an unbounded body) with a 4xx that says what is wrong,
-and counts every request by status for the monitoring.
+them from KServe, and binds the host it was given (127.0.0.1 by default). Every worker answers
+behind the guard middleware (``reference.serve.guard``: a 4xx that says what is wrong where
+KServe would answer badly); ``reference.serve.workers`` runs one process or several.
 """
 
 from __future__ import annotations
 
 import argparse
-import asyncio
-import json
 import logging
 import os
 import sys
-import time
 
-from reference.serve.schema import BadRequest, Limits, check_v2_structure, split_binary_request
+from reference.serve.schema import Limits
 
-PREDICT_SUFFIXES = (":predict", "/infer")
-INFERENCE_HEADER = b"inference-header-content-length"  # the JSON header's size, binary requests
-# How much of a refused body the server still reads (and drops) before it closes, so that a
-# client which sends everything before reading gets the 4xx instead of a reset (see Guard.reply).
-# 16 MiB on loopback or a LAN takes well under a second; the time bound stops a slow client
-# from holding the connection, and a declared body over the byte bound is not read at all.
-DRAIN_MAX_BYTES = 16 << 20
-DRAIN_MAX_SECONDS = 5.0
+# Worker processes: measured with bench/serving.py (docs/benchmarks.md), see WORKERS_HELP
+DEFAULT_WORKERS = 1
+WORKERS_HELP = (
+    "processes that answer requests, each on its own core (default: %(default)s, what "
+    "measured best on a 2-core machine; see docs/benchmarks.md)"
+)
+
+
+def _positive(value: str) -> int:
+    number = int(value)
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"{value} is not a positive number of workers")
+    return number
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -71,6 +73,18 @@ def _parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--payload-dir", help="append every prediction to JSONL files here")
     p.add_argument(
+        "--workers",
+        type=_positive,
+        default=DEFAULT_WORKERS,
+        help=WORKERS_HELP,
+    )
+    p.add_argument(
+        "--log-requests",
+        action="store_true",
+        help="log a line per request (uvicorn's access line, KServe's latency); off: they cost "
+        "CPU on every request",
+    )
+    p.add_argument(
         "--fault",
         default="none",
         choices=["none", "constant", "shuffled-vocab", "wrong-timezone"],
@@ -79,283 +93,24 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
-class Guard:
-    """ASGI middleware in front of the prediction routes: content type, size, JSON, V2 shapes."""
-
-    def __init__(self, app, limits: Limits, telemetry=None, version=lambda: "unknown"):
-        self.app, self.limits, self.telemetry, self.version = app, limits, telemetry, version
-
-    async def __call__(self, scope, receive, send):
-        path = scope.get("path", "")
-        if (
-            scope["type"] != "http"
-            or scope["method"] != "POST"
-            or not path.endswith(PREDICT_SUFFIXES)
-        ):
-            return await self.app(scope, receive, send)
-        protocol = "v2" if path.startswith("/v2/") else "v1"
-        started = time.perf_counter()
-        status = {"code": 500}
-
-        async def reply(code: int, message: str, unread: int | None = None):
-            """Answer with {"error": message}; ``unread``: the body is not read yet (bytes so far)."""
-            status["code"] = code
-            body = json.dumps({"error": message}).encode()
-            headers = [
-                (b"content-type", b"application/json"),
-                (b"content-length", str(len(body)).encode()),
-            ]
-            if unread is None:
-                await send({"type": "http.response.start", "status": code, "headers": headers})
-                return await send({"type": "http.response.body", "body": body})
-            # A refusal before the body is read, done as nginx's lingering close: the whole answer
-            # goes out at once (a client that waits for it, like curl, reads it now), then the
-            # connection closes only after the rest of the body is read and dropped. A client
-            # that sends everything before it reads (urllib, many SDKs) would otherwise get
-            # "connection reset" instead of this message: closing a socket with unread bytes in
-            # it makes the kernel answer RST, which throws away what we had sent.
-            headers.append((b"connection", b"close"))  # a refused body: not worth a keep-alive
-            await send({"type": "http.response.start", "status": code, "headers": headers})
-            declared = _content_length(scope)
-            if declared is not None and declared > DRAIN_MAX_BYTES:
-                # too much to read for nothing: close at once (that client may see a reset)
-                return await send({"type": "http.response.body", "body": body})
-            await send({"type": "http.response.body", "body": body, "more_body": True})
-            await _drain(receive, DRAIN_MAX_BYTES - unread, DRAIN_MAX_SECONDS)
-            await send({"type": "http.response.body", "body": b""})
-
-        try:
-            headers = dict(scope.get("headers") or [])
-            ctype = headers.get(b"content-type", b"application/json").split(b";")[0].strip().lower()
-            # V2's binary-tensor extension: a JSON header of this many bytes, then raw tensors
-            header_length = headers.get(INFERENCE_HEADER) if protocol == "v2" else None
-            allowed = (b"application/json", b"") + (
-                (b"application/octet-stream",) if header_length is not None else ()
-            )
-            if ctype not in allowed:
-                return await reply(
-                    415,
-                    f"content type {ctype.decode(errors='replace')!r} is not supported: "
-                    "send application/json"
-                    + (
-                        " (or V2 binary tensors, with inference-header-content-length)"
-                        if protocol == "v2"
-                        else ""
-                    ),
-                    unread=0,
-                )
-            encoding = headers.get(b"content-encoding", b"identity").strip().lower()
-            if encoding not in (b"identity", b""):
-                return await reply(
-                    415,
-                    f"content encoding {encoding.decode(errors='replace')!r} is not supported: "
-                    "send the body uncompressed",
-                    unread=0,
-                )
-            declared = _content_length(scope)
-            if declared is not None and declared > self.limits.max_body_bytes:
-                return await reply(
-                    413,
-                    f"the body is {declared:,} bytes; the limit is {self.limits.max_body_bytes:,}",
-                    unread=0,
-                )
-            body = b""
-            while True:
-                message = await receive()
-                body += message.get("body", b"")
-                if len(body) > self.limits.max_body_bytes:
-                    return await reply(
-                        413,
-                        f"the body is over the limit of {self.limits.max_body_bytes:,} bytes",
-                        unread=len(body),
-                    )
-                if not message.get("more_body"):
-                    break
-            if header_length is not None:
-                split_binary_request(body, header_length.decode(errors="replace"))
-                scope = _with_content_type(scope, b"application/octet-stream")  # KServe: bytes
-            elif protocol == "v2":
-                check_v2_structure(_parse_v2_json(body))
-                scope = _with_content_type(scope, b"application/json")  # tritonclient sends none
-            else:
-                import orjson  # KServe's own parser: it rejects NaN and Infinity, as JSON does
-
-                try:
-                    orjson.loads(body)
-                except orjson.JSONDecodeError as e:
-                    return await reply(400, f"the body is not valid JSON: {e}")
-        except BadRequest as e:
-            return await reply(e.status, e.message)
-
-        replayed = False
-
-        async def replay():
-            nonlocal replayed
-            if replayed:
-                return await receive()
-            replayed = True
-            return {"type": "http.request", "body": body, "more_body": False}
-
-        held: dict = {}
-
-        async def send_rewriting(message):
-            # KServe answers InvalidInput with 400 {"error": "[413] ..."}: restore the status;
-            # FastAPI answers a V2 body its model rejects with 422 {"detail": [...]}: say it in
-            # the same {"error": "..."} as every other refusal
-            if message["type"] == "http.response.start":
-                status["code"] = message["status"]
-                if message["status"] in (400, 422):
-                    held["start"] = message
-                    return
-                return await send(message)
-            if "start" in held:
-                held.setdefault("body", b"")
-                held["body"] += message.get("body", b"")
-                if message.get("more_body"):
-                    return
-                code, payload = _rewrite(held["start"]["status"], held["body"])
-                status["code"] = code
-                await send(
-                    {
-                        **held["start"],
-                        "status": code,
-                        "headers": [
-                            (k, v) for k, v in held["start"]["headers"] if k != b"content-length"
-                        ]
-                        + [(b"content-length", str(len(payload)).encode())],
-                    }
-                )
-                return await send({"type": "http.response.body", "body": payload})
-            return await send(message)
-
-        try:
-            await self.app(scope, replay, send_rewriting)
-        finally:
-            if self.telemetry is not None:
-                version = self.version()
-                self.telemetry.requests.labels(version, protocol, str(status["code"])).inc()
-                self.telemetry.latency.labels(version, protocol).observe(
-                    time.perf_counter() - started
-                )
-
-
-def _parse_v2_json(body: bytes):
-    """V2 JSON as KServe's V2 route reads it (the stdlib's parser, through FastAPI): NaN is
-    accepted there, and it is how tritonclient writes a missing reading in an FP tensor."""
-    import orjson
-
-    try:
-        return orjson.loads(body)  # the fast path: strict JSON
-    except orjson.JSONDecodeError as e:
-        strict = e
-    try:
-        return json.loads(body)  # NaN and Infinity
-    except (ValueError, RecursionError):  # RecursionError: nested deeper than the stack
-        raise BadRequest(400, f"the body is not valid JSON: {strict}") from None
-
-
-def _with_content_type(scope, ctype: bytes):
-    headers = [(k, v) for k, v in scope.get("headers") or [] if k != b"content-type"]
-    return {**scope, "headers": [*headers, (b"content-type", ctype)]}
-
-
-def _content_length(scope) -> int | None:
-    """The declared Content-Length, or None (chunked, absent, or not a number)."""
-    value = dict(scope.get("headers") or []).get(b"content-length", b"")
-    return int(value) if value.isdigit() else None
-
-
-async def _drain(receive, max_bytes: int, max_seconds: float) -> None:
-    """Read and drop the rest of a refused body: until it ends, the client leaves, or a bound."""
-    read = 0
-    try:
-        async with asyncio.timeout(max_seconds):
-            while read < max_bytes:
-                message = await receive()
-                if message["type"] != "http.request":  # http.disconnect: the client is gone
-                    return
-                read += len(message.get("body", b""))
-                if not message.get("more_body"):
-                    return
-    except TimeoutError:
-        return  # a slow or stalled client: stop waiting for it and close
-
-
-def _rewrite(code: int, body: bytes) -> tuple[int, bytes]:
-    """KServe's 400 "[413] ..." as a 413; FastAPI's 422 validation detail as a 400 that says it."""
-    try:
-        answer = json.loads(body)
-    except ValueError:
-        return code, body
-    if not isinstance(answer, dict):
-        return code, body
-    if code == 422 and isinstance(answer.get("detail"), list):
-        return 400, json.dumps({"error": _validation_message(answer["detail"])}).encode()
-    error = answer.get("error", "")
-    if (
-        isinstance(error, str)
-        and error.startswith("[")
-        and error[1:4].isdigit()
-        and error[4:6] == "] "
-    ):
-        return int(error[1:4]), json.dumps({"error": error[6:]}).encode()
-    return code, body
-
-
-def _validation_message(detail: list) -> str:
-    """FastAPI's list of errors as one line: "inputs[9].data: Input should be a valid list"."""
-    parts = []
-    for item in detail:
-        if not isinstance(item, dict):
-            continue
-        loc = [p for p in item.get("loc", []) if p not in ("body", "InferenceRequest")]
-        if loc == ["bytes"]:
-            continue  # the other half of KServe's Union[InferenceRequest, bytes]: never the issue
-        where = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in loc).lstrip(".")
-        parts.append(f"{where or 'the body'}: {item.get('msg', 'is not valid')}")
-    found = "; ".join(parts[:3]) or "it does not match the V2 inference request"
-    return f"the request is not a valid V2 inference request: {found}"
-
-
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     sys.argv = sys.argv[:1]  # kserve parses sys.argv on import: it must not see ours
-    from kserve import ModelServer
-    from kserve.constants.constants import FASTAPI_APP_IMPORT_STRING
-    from kserve.model_server import app as kserve_app
-    from kserve.protocol.rest.server import RESTServer
-
     from reference.config import get_settings
+
+    settings = get_settings()
+    port = args.port or _free_port(args.host)
+    if args.workers > 1:
+        from reference.serve.workers import metrics_dir
+
+        # before any worker starts: they inherit the environment when they are spawned
+        metrics_dir(settings.workspace / "serving" / "metrics" / str(port))
+        os.environ.setdefault("OMP_NUM_THREADS", "1")  # one thread per worker, as many as cores
     from reference.serve.predictor import FlightDelayPredictor, ServeOptions
     from reference.serve.telemetry import Telemetry
-
-    class LoopbackModelServer(ModelServer):
-        """ModelServer.start with one change: uvicorn binds the host we were given."""
-
-        def __init__(self, host: str, **kwargs):
-            super().__init__(**kwargs)
-            self.host = host
-
-        def start(self, models) -> None:
-            self._register_and_check_atleast_one_model_is_ready(models)
-            self._rest_server = RESTServer(
-                FASTAPI_APP_IMPORT_STRING,
-                self.dataplane,
-                self.model_repository_extension,
-                self.http_port,
-                workers=1,
-                grace_period=self.grace_period,
-                event_loop=self.event_loop,
-                timeout_keep_alive=self.timeout_keep_alive,
-            )
-            self._rest_server.config.host = self.host  # KServe hard-codes 0.0.0.0 here
-            self.servers.append(self._rest_server.start())
-            self.setup_event_loop()
-            self.register_signal_handler()
-            asyncio.run(self._serve())
+    from reference.serve.workers import LoopbackModelServer
 
     limits = Limits(max_batch=args.max_batch, max_body_bytes=args.max_body_bytes)
-    telemetry = None if args.no_monitoring else Telemetry.create()
     options = ServeOptions(
         model_uri=args.model_uri,
         bundle_dir=args.bundle,
@@ -365,19 +120,35 @@ def main(argv: list[str] | None = None) -> int:
         payload_dir=args.payload_dir,
         fault=args.fault,
     )
-    model = FlightDelayPredictor(args.name, options, settings=get_settings(), telemetry=telemetry)
+    telemetry = None if args.no_monitoring else Telemetry.create()
+    model = FlightDelayPredictor(args.name, options, settings=settings, telemetry=telemetry)
     model.load()
-    port = args.port or _free_port(args.host)
-    kserve_app.add_middleware(
-        Guard, limits=limits, telemetry=telemetry, version=lambda: model.version
-    )
+    workers = f" with {args.workers} workers" if args.workers > 1 else ""
     logging.getLogger("reference").info(
-        "serving %s version %s on http://%s:%d", args.name, model.version, args.host, port
+        "serving %s version %s on http://%s:%d%s",
+        args.name,
+        model.version,
+        args.host,
+        port,
+        workers,
     )
-    print(f"serving {args.name} version {model.version} on http://{args.host}:{port}", flush=True)
+    print(
+        f"serving {args.name} version {model.version} on http://{args.host}:{port}{workers}",
+        flush=True,
+    )
     if model.payload_log is not None:
         print(f"payload log: appending every prediction to {model.payload_log.path}", flush=True)
-    LoopbackModelServer(args.host, http_port=port, enable_grpc=False, workers=1).start([model])
+    server = LoopbackModelServer(
+        args.host,
+        log_requests=args.log_requests,
+        http_port=port,
+        enable_grpc=False,
+        workers=args.workers,
+    )
+    failed = server.start([model])
+    if failed:
+        print(f"error: {failed}", file=sys.stderr, flush=True)
+        return 1
     return 0
 
 

@@ -3,6 +3,11 @@
 The names are a contract with monitoring/alerts.yml and the Grafana dashboard: change them there
 too. A model can answer 200 OK with garbage; these series are how that shows: the score
 distribution, the predicted-positive rate, and what the inputs looked like.
+
+Metrics hold locks, so they cannot be pickled: a ``Telemetry`` sent to a server worker process
+is created afresh there, in that process's default registry. With several workers, set
+``PROMETHEUS_MULTIPROC_DIR`` before they start, and the workers' counts add up on ``/metrics``
+(prometheus_client's multiprocess mode; see ``reference.serve.workers``).
 """
 
 from __future__ import annotations
@@ -29,6 +34,9 @@ class Telemetry:
     unknown: Counter
     out_of_range: Counter
     payload_write_errors: Counter
+
+    def __reduce__(self):
+        return (Telemetry.create, ())  # rebuilt in the process that unpickles it (a worker)
 
     @classmethod
     def create(cls, registry: CollectorRegistry = REGISTRY) -> Telemetry:
