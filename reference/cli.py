@@ -517,8 +517,8 @@ def loop(
     scenario: Annotated[
         str,
         typer.Option(
-            help="natural, bad-challenger, broken-model, crash, hang, celsius, rename-column or "
-            "new-carrier (see reference/loop/traffic.py)."
+            help="natural, bad-challenger, broken-model, crash, hang, celsius, rename-column, "
+            "new-carrier or bad-labels (see reference/loop/traffic.py)."
         ),
     ] = "natural",
     days: Annotated[int | None, typer.Option(help="Replay at most this many days.", min=1)] = None,
@@ -564,6 +564,14 @@ def loop(
     typer.echo(
         f"Level 2 workspace: {settings.workspace}  (scenario: {SCENARIOS[scenario].description})"
     )
+    if scenario == "bad-labels":  # the story, then the three rollbacks side by side
+        from reference.loop.drill import render, run_drill
+
+        try:
+            typer.echo(render(run_drill(settings, first_day=start)))
+        except RuntimeError as e:
+            _fail(str(e))
+        return
     controller = Controller(settings, scenario)
     controller.run(
         first_day=start, days=days, until_decision=until_decision, keep_serving=keep_serving

@@ -193,7 +193,7 @@ RULES: dict[str, tuple[Any, str]] = {
     "ingest.inject_fault": (
         (lambda v: v == "none" or v in _fault_names()),
         "none or one of the drills in reference/faults.py: celsius, null_carrier, "
-        "rename_column, new_carrier",
+        "rename_column, new_carrier, arrival_timezone",
     ),
     "ingest.fault_month": _MONTH,
     "ingest.landed_through": _MONTH,

@@ -2,6 +2,10 @@
 
 Each function takes a batch (a DataFrame) and returns a broken copy. Used by the ingest drill
 (``ingest.inject_fault`` in params.yaml), by the tests and by the labs.
+
+Most break a feature, which validation is there to catch. ``arrival_timezone`` breaks the label
+instead: every feature stays right, so the batch passes every check, and a model trained on it
+learns the wrong thing (the Level 2 ``bad-labels`` drill, reference/loop/drill.py).
 """
 
 from __future__ import annotations
@@ -10,6 +14,8 @@ from collections.abc import Callable
 
 import numpy as np
 import pandas as pd
+
+LABEL = "delayed"  # reference.features.TARGET, spelled out so that this module stands alone
 
 
 def celsius(df: pd.DataFrame) -> pd.DataFrame:
@@ -44,12 +50,32 @@ def new_carrier(
     return out
 
 
+def arrival_timezone(df: pd.DataFrame, dest: str = "ORD", minutes: float = 60.0) -> pd.DataFrame:
+    """An upstream job computes the arrival delay against the wrong time zone for one airport:
+    Chicago's actual arrivals (Central time) are read as Eastern, an hour later than they were.
+    Nearly every flight to ORD becomes late (the label ``delayed`` follows ``arr_delay``), while
+    every feature is untouched: validation, which checks the features, passes the batch."""
+    out = df.copy()
+    if "arr_delay" not in out.columns:
+        return out
+    hit = (out["dest"] == dest) & out["arr_delay"].notna()
+    out.loc[hit, "arr_delay"] = out.loc[hit, "arr_delay"] + minutes
+    if LABEL in out.columns:  # the same rule as ingest.build: late is more than 15 minutes
+        out.loc[hit, LABEL] = (out.loc[hit, "arr_delay"] > 15).astype("float64")
+    return out
+
+
 FAULTS: dict[str, Callable[[pd.DataFrame], pd.DataFrame]] = {
     "celsius": celsius,
     "null_carrier": null_carrier,
     "rename_column": rename_column,
     "new_carrier": new_carrier,
+    "arrival_timezone": arrival_timezone,
 }
+# Faults in a column the upstream job computes (the label), not in what it passes through: the
+# job recomputes every batch it lands, the months before the bug included, and validation cannot
+# see them. Ingest applies these to every landed month, not only to ``ingest.fault_month``.
+LABEL_FAULTS = frozenset({"arrival_timezone"})
 
 
 def inject(df: pd.DataFrame, name: str) -> pd.DataFrame:

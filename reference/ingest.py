@@ -150,7 +150,14 @@ def run(
     df = df[df["month"] <= params.landed_through].reset_index(drop=True)
     report = summarize(df)
     paths = write_batches(df, out_dir)
-    if params.inject_fault != "none":
+    if params.inject_fault in faults.LABEL_FAULTS:
+        # A wrong label is computed by the job that lands the data, and it recomputes every
+        # month it lands: the whole landed history carries it, not one month.
+        for path in paths:
+            faults.inject(pd.read_parquet(path), params.inject_fault).to_parquet(path, index=False)
+        months = sorted(int(p.stem[-2:]) for p in paths)
+        report["injected_fault"] = {"fault": params.inject_fault, "months": months}
+    elif params.inject_fault != "none":
         # The drill: one month lands broken, the way an upstream change would deliver it.
         path = batch_path(params.fault_month, out_dir)
         broken = faults.inject(pd.read_parquet(path), params.inject_fault)

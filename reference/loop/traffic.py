@@ -8,7 +8,7 @@ and only then can it be joined (request id -> flights -> outcome) with what the 
 Scenarios inject what happens in production on the real data: the seasons drift by themselves
 (``natural``); an upstream unit change, a renamed column or a new carrier code hit the traffic
 from a given day; a candidate that is broken, skewed, crashes or hangs is what the next rollout
-gets.
+gets; a wrong label (``bad-labels``) reaches the landed data and the live labels alike.
 """
 
 from __future__ import annotations
@@ -88,6 +88,16 @@ SCENARIOS: dict[str, Scenario] = {
             traffic_fault="new_carrier",
             fault_from="2013-08-15",
         ),
+        Scenario(
+            "bad-labels",
+            "from August 25 the upstream job that computes the arrival delay reads Chicago's "
+            "arrivals on Eastern time: nearly every ORD flight is labelled late, in the landed "
+            "data and in the live labels; every feature is right, so validation passes. Then "
+            "the three rollbacks side by side (reference/loop/drill.py)",
+            traffic_fault="arrival_timezone",
+            fault_from="2013-08-25",
+            data_fault=True,
+        ),
     )
 }
 
@@ -146,6 +156,14 @@ class Traffic:
         self.by_day = {d: idx for d, idx in flights.groupby(days).groups.items()}
         self.label = pd.Series(flights[TARGET].to_numpy(), index=flights["row_id"].to_numpy())
         self.label_day = pd.Series(days.to_numpy(), index=flights["row_id"].to_numpy())
+        from reference import faults
+
+        if plan.traffic_fault in faults.LABEL_FAULTS:
+            # the outcomes come from the same upstream job as the landed data: from the day it
+            # broke, the labels the loop joins carry its defect too (the truth is ingest's)
+            hit = (days >= day_of(plan.fault_from)).to_numpy()
+            wrong = faults.inject(flights[hit], plan.traffic_fault)
+            self.label.loc[wrong["row_id"].to_numpy()] = wrong[TARGET].to_numpy()
 
     @classmethod
     def load(cls, plan: Scenario) -> Traffic:

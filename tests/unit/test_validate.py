@@ -53,7 +53,7 @@ FAULT_FAILS = {
 }
 
 
-@pytest.mark.parametrize("fault", sorted(faults.FAULTS))
+@pytest.mark.parametrize("fault", sorted(set(faults.FAULTS) - faults.LABEL_FAULTS))
 def test_each_fault_fails_on_the_right_column(fault, july, profile):
     check, column, words = FAULT_FAILS[fault]
     checks = V.check_batch(faults.inject(july, fault), profile, DEFAULT, "2013-07")
@@ -63,6 +63,19 @@ def test_each_fault_fails_on_the_right_column(fault, july, profile):
     assert fails[0].message.startswith(f"2013-07 {column}: ")
     assert words in fails[0].message
     assert not V.ValidationReport(checks).passed
+
+
+@pytest.mark.parametrize("fault", sorted(faults.LABEL_FAULTS))
+def test_a_wrong_label_passes_every_check(fault, july, profile):
+    """The Level 2 bad-labels drill's premise: validation checks the features, which are right."""
+    broken = faults.inject(july, fault)
+    assert broken["delayed"].mean() > july["delayed"].mean() + 0.03  # ORD: nearly all late
+    clean = V.check_batch(july, profile, DEFAULT, "2013-07")
+    checks = V.check_batch(broken, profile, DEFAULT, "2013-07")
+    assert [(c.check, c.column, c.severity) for c in checks] == [
+        (c.check, c.column, c.severity) for c in clean
+    ]
+    assert V.ValidationReport(checks).passed
 
 
 def test_celsius_hides_from_range_and_drift(july, profile):
