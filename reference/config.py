@@ -132,8 +132,10 @@ class RolloutParams:
     shadow_min_requests: int = 40
     shadow_max_days: int = 5  # no verdict by then (e.g. every request refused): roll back
     canary_percent: float = 25.0
+    canary_mirror: bool = True  # the candidate also scores the champion's share (not answered)
     canary_min_requests: int = 40
     canary_min_labelled: int = 1000
+    canary_min_days: int = 4  # labelled flights from this many days: a day's flights share weather
     canary_max_days: int = 10  # no verdict by then: roll back (the champion is the safe side)
     max_error_rate: float = 0.01  # candidate answers that failed or timed out
     max_latency_ratio: float = 3.0  # candidate p95 / champion p95 on the same requests
@@ -241,6 +243,7 @@ RULES: dict[str, tuple[Any, str]] = {
     ),
     "rollout.canary_min_requests": _at_least(1),
     "rollout.canary_min_labelled": _at_least(1),
+    "rollout.canary_min_days": _at_least(1),
     "rollout.canary_max_days": _at_least(1),
     "rollout.max_error_rate": _fraction(),
     "rollout.max_latency_ratio": _positive(),

@@ -43,6 +43,9 @@ def run_demo(
         if not (demo_ws / MARKER).exists():
             raise RuntimeError(f"{demo_ws} exists but is not a demo workspace; move it away first")
         shutil.rmtree(demo_ws)
+    from reference.logs import quiet_libraries
+
+    quiet_libraries(demo_ws)  # run_demo called from Python, not the CLI: still no INFO lines
     print(
         f"demo workspace: {demo_ws}\nMLflow store: {tracking}  (browse it with `mlops-lab --workspace {demo_ws} ui`)"
     )

@@ -50,6 +50,16 @@ def new_carrier(
     return out
 
 
+def wrong_timezone(df: pd.DataFrame, hours: int = 12) -> pd.DataFrame:
+    """A sender (or a serving container) whose clock is set to another zone re-derives the
+    departure hour: 12 hours off reads a 5 pm flight as 5 am. What the model server's
+    ``--fault wrong-timezone`` does inside the server, done to the rows instead. Not in FAULTS:
+    every hour stays a valid hour, so this is training/serving skew, not a batch for validate."""
+    out = df.copy()
+    out["hour"] = (out["hour"].astype(int) + hours) % 24
+    return out
+
+
 def arrival_timezone(df: pd.DataFrame, dest: str = "ORD", minutes: float = 60.0) -> pd.DataFrame:
     """An upstream job computes the arrival delay against the wrong time zone for one airport:
     Chicago's actual arrivals (Central time) are read as Eastern, an hour later than they were.

@@ -145,6 +145,9 @@ def run_shift(
                 "mode": "canary",
                 "percent": canary["percent"],
                 "candidate": {"url": candidate.url, "version": canary["version"]},
+                # the game's canary is a cluster's (KServe's canaryTrafficPercent): no mirror, so
+                # the on-call page's evidence is the candidate's share alone, as it would be there
+                "mirror": False,
             }
             httpx.put(f"{url}/router/config", json=cfg, timeout=10).raise_for_status()
         starts = list(range(0, len(frame), BATCH))

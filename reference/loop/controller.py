@@ -113,6 +113,11 @@ class Controller:
     def __init__(self, settings: Settings, scenario_name: str = "natural", log=print):
         import httpx
 
+        from reference.logs import quiet_libraries
+
+        # a lab, a script or a bench drives the controller without the CLI: MLflow's INFO lines
+        # ("Creating initial MLflow database tables...") go to the workspace's log, not the screen
+        quiet_libraries(settings.workspace)
         self.settings = settings
         self.dir = settings.workspace / "loop"
         self.state_path = self.dir / "state.json"
@@ -226,7 +231,10 @@ class Controller:
         if self.state.phase == SHADOW:
             self._route(candidate=cand, mode="shadow", percent=0)
         else:
-            self._route(candidate=cand, mode="canary", percent=self.params.rollout.canary_percent)
+            r = self.params.rollout
+            self._route(
+                candidate=cand, mode="canary", percent=r.canary_percent, mirror=r.canary_mirror
+            )
 
     def shutdown(self) -> None:
         """Stop the router and the servers (the state stays: a later run starts them again)."""
@@ -595,7 +603,7 @@ class Controller:
     ) -> dict:
         """Join the router's log with the ledger and the labels known on ``as_of``."""
         lines = self._router_log()
-        champ, cand, rows, lat_k, lat_c = [], [], [], [], []
+        champ, cand, rows, flown, lat_k, lat_c = [], [], [], [], [], []
         requests = errors = rejected = 0
         for rid, rec in lines.items():
             entry = self.ledger.rows.get(rid)
@@ -623,9 +631,11 @@ class Controller:
                     champ += k["scores"]
                     cand += c["scores"]
                     rows += entry[1]
+                    flown += [entry[0]] * len(entry[1])
             elif k.get("scores") and len(k["scores"]) == len(entry[1]):
                 champ += k["scores"]
                 rows += entry[1]
+                flown += [entry[0]] * len(entry[1])
         labels = (
             self.traffic.labels(
                 np.array(rows, dtype=int), as_of, self.params.retrain.label_delay_days
@@ -633,7 +643,9 @@ class Controller:
             if as_of
             else np.full(len(rows), np.nan)
         )
+        known = ~np.isnan(labels)
         return {
+            "labelled_days": len({d for d, k in zip(flown, known, strict=True) if k}),
             "requests": requests,
             "candidate_errors": errors,
             "champion_rejected": rejected,
@@ -669,6 +681,7 @@ class Controller:
             champion_scores=e["champion_scores"],
             candidate_scores=e["candidate_scores"],
             labels=e["labels"],
+            labelled_days=e["labelled_days"] if st.phase == CANARY else None,
         )
         if st.phase == SHADOW:
             verdict = policy.shadow_verdict(paired, p, (day - day_of(st.phase_since_day)).days)

@@ -125,8 +125,9 @@ def training_split(landed_month: int) -> dict[str, int]:
 # ------------------------------------------------------------------------------------- rollout
 @dataclass(frozen=True)
 class Paired:
-    """Requests both models answered (shadow: all of them; canary: the candidate's share).
-    Scores are per row; errors and latency per request."""
+    """Requests both models answered (shadow: all of them; canary: all of them when the router
+    mirrors the champion's share to the candidate, else the candidate's share). Scores are per
+    row; errors and latency per request."""
 
     requests: int
     candidate_errors: int  # failed, refused or timed out
@@ -136,6 +137,9 @@ class Paired:
     candidate_scores: np.ndarray
     labels: np.ndarray | None = None  # per row, NaN where the outcome has not landed yet
     threshold: float = 0.5
+    # days the labelled rows flew on (the canary's evidence must span canary_min_days of them);
+    # None: not known, and that rule is not applied
+    labelled_days: int | None = None
 
 
 def _common(s: Paired, p: RolloutParams, min_requests: int, failures: list[str]) -> dict:
@@ -325,7 +329,8 @@ def labels_needed(
 def canary_verdict(s: Paired, p: RolloutParams, days: int) -> Verdict:
     """A canary proves the candidate is at least as good *on live labels*: errors and latency at
     once, the score distribution once there are enough requests, and DeLong's paired test of
-    the two AUCs once enough canary rows have outcomes. No verdict in canary_max_days: roll back."""
+    the two AUCs once enough canary rows, flown on enough days, have outcomes. No verdict in
+    canary_max_days: roll back."""
     from reference.metrics import roc_auc
 
     failures: list[str] = []
@@ -343,7 +348,10 @@ def canary_verdict(s: Paired, p: RolloutParams, days: int) -> Verdict:
         metrics["champion_auc"] = roc_auc(y, s.champion_scores[known])
     if failures:
         return Verdict(ROLLBACK, tuple(failures), metrics)
-    if n >= p.canary_min_labelled and s.requests >= p.canary_min_requests:
+    if s.labelled_days is not None:
+        metrics["labelled_days"] = s.labelled_days
+    enough_days = s.labelled_days is None or s.labelled_days >= p.canary_min_days
+    if n >= p.canary_min_labelled and s.requests >= p.canary_min_requests and enough_days:
         y = labels[known]
         cand, champ = s.candidate_scores[known], s.champion_scores[known]
         diff, p_value = delong_test(y, cand, champ)
@@ -378,17 +386,16 @@ def canary_verdict(s: Paired, p: RolloutParams, days: int) -> Verdict:
             ),
             metrics,
         )
+    labelled = f"{n}/{p.canary_min_labelled} labelled rows"
+    if s.labelled_days is not None:  # the days are part of the rule: say how far they are
+        labelled += f" from {s.labelled_days}/{p.canary_min_days} days"
     if days >= p.canary_max_days:
         return Verdict(
             ROLLBACK,
             (
                 f"no verdict after {days} days ({s.requests}/{p.canary_min_requests} requests, "
-                f"{n}/{p.canary_min_labelled} labelled rows): the champion stays",
+                f"{labelled}): the champion stays",
             ),
             metrics,
         )
-    return Verdict(
-        WAIT,
-        (f"canary: {s.requests} requests, {n}/{p.canary_min_labelled} labelled rows so far",),
-        metrics,
-    )
+    return Verdict(WAIT, (f"canary: {s.requests} requests, {labelled} so far",), metrics)

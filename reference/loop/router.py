@@ -11,7 +11,10 @@ RequestMirror filter) do on a cluster. It is kept small on purpose: read it in o
     mode canary   ``percent`` of requests (by a hash of the request id, so a retry lands on the
                   same side) are answered by the candidate; the champion scores them too, so
                   a candidate that fails or times out is replaced by the champion's answer (the
-                  client never sees the failure) and live quality can be compared row by row
+                  client never sees the failure) and live quality can be compared row by row.
+                  With ``mirror`` (the default) the candidate also scores a copy of the
+                  champion's share in the background, as in shadow: the paired comparison
+                  sees every flight while only ``percent`` of the answers are the candidate's
 
     python -m reference.loop.router --port 8090 --champion http://127.0.0.1:8081 --log router.jsonl
     curl -X PUT 127.0.0.1:8090/router/config -d '{"mode": "canary", "percent": 25,
@@ -55,6 +58,9 @@ class RouterConfig:
     mode: str = "off"
     percent: float = 0.0
     timeout_s: float = 2.0
+    # canary: the candidate also scores the champion's share (users still get the champion's
+    # answer there). Four times the labelled pairs at 25%, so a verdict in a quarter of the days.
+    mirror: bool = True
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -62,7 +68,7 @@ class RouterConfig:
     @classmethod
     def from_dict(cls, values: dict, base: RouterConfig | None = None) -> RouterConfig:
         """Validate a (partial) config; raises ValueError with what is wrong."""
-        known = {"champion", "candidate", "mode", "percent", "timeout_s"}
+        known = {"champion", "candidate", "mode", "percent", "timeout_s", "mirror"}
         unknown = sorted(set(values) - known)
         if unknown:
             raise ValueError(f"unknown config key(s) {unknown}; known: {sorted(known)}")
@@ -96,7 +102,10 @@ class RouterConfig:
             raise ValueError(f"timeout_s must be within (0, 60], not {timeout_s}")
         if mode != "off" and candidate is None:
             raise ValueError(f"mode {mode!r} needs a candidate")
-        return cls(champion, candidate, mode, percent, timeout_s)
+        mirror = merged.get("mirror", True)
+        if not isinstance(mirror, bool):
+            raise ValueError(f"mirror must be true or false, not {mirror!r}")
+        return cls(champion, candidate, mode, percent, timeout_s, mirror)
 
 
 def goes_to_candidate(request_id: str, percent: float) -> bool:
@@ -273,7 +282,8 @@ class Router:
                 "champion", cfg.champion, path, body, headers, champion_timeout, "primary"
             )
             served, answer = "champion", champ
-            if cfg.mode == "shadow" and cfg.candidate and champ["code"] == 200:
+            mirrored = cfg.mode == "shadow" or (cfg.mode == "canary" and cfg.mirror)
+            if mirrored and cfg.candidate and champ["code"] == 200:
                 task = asyncio.create_task(
                     self._shadow(cfg, path, body, headers, request_id, champ)
                 )
@@ -304,10 +314,11 @@ class Router:
         )
 
     async def _shadow(self, cfg: RouterConfig, path, body, headers, request_id, champ) -> None:
-        cand = await self.call(
-            "candidate", cfg.candidate, path, body, headers, cfg.timeout_s, "shadow"
-        )
-        self._record(request_id, "shadow", "champion", champ, cand)
+        """A copy to the candidate, after the client has its answer: a shadow request, or in a
+        mirrored canary one of the champion's share (logged under the canary, served_by champion)."""
+        role = "shadow" if cfg.mode == "shadow" else "canary-mirror"
+        cand = await self.call("candidate", cfg.candidate, path, body, headers, cfg.timeout_s, role)
+        self._record(request_id, cfg.mode, "champion", champ, cand)
 
 
 def create_app(config: RouterConfig, log_path: Path | None = None):

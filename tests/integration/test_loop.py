@@ -9,6 +9,7 @@ the same retrain; the scenario is the one difference."""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import threading
 import time
@@ -142,6 +143,13 @@ def test_drift_triggers_a_retrain_and_a_better_challenger_is_promoted(settings, 
     promote = next(e for e in events if e["kind"] == "promote")
     assert "not worse on live labels" in promote["reasons"][0]
     assert promote["metrics"]["labelled"] >= 1000
+    # the candidate also scored the champion's 75% (mirrored): every flight of the canary's days
+    # is evidence, so the verdict came as soon as the labels spanned canary_min_days (4) days:
+    # day 5 (the candidate's 25% alone took 7 days to 1,000 labels)
+    canary = next(e for e in events if e["kind"] == "canary")
+    days = (dt.date.fromisoformat(promote["day"]) - dt.date.fromisoformat(canary["day"])).days
+    assert days == 5 and promote["metrics"]["labelled_days"] == 4, (canary, promote)
+    assert promote["metrics"]["labelled"] > 3000
     champion = registry.version_by_alias(settings, registry.CHAMPION)
     assert str(champion.version) == promote["version"]
     assert (
@@ -175,6 +183,27 @@ def test_a_worse_challenger_is_rolled_back_in_canary(tmp_path_factory):
     mv = registry.client(settings).get_model_version(settings.model_name, event["version"])
     assert mv.tags["loop.decision"] == "rolled_back"
     assert client.ok > 20 and client.failed == [], client.failed[:5]
+
+
+def test_the_canary_keeps_its_error_rates_over_seeded_replays(
+    settings, promoted, flights, tmp_path
+):
+    """The canary's decision, replayed 20 times on the real late-2013 flights (each seed its own
+    start day and request ids) with the bootstrap champion: served twice, it is promoted every
+    time; behind the bad-challenger story's time-zone skew, it is rolled back every time."""
+    from reference import faults
+    from reference.loop.canary_replay import scored_flights, seeded, summary
+    from reference.model import load_bundle
+
+    champion = load_bundle(registry.download_bundle(settings, "1", tmp_path / "v1"))
+    rollout = Controller(settings).params.rollout
+    serving = flights[flights["month"] >= 8]
+    same = summary(seeded(scored_flights(serving, champion, champion), rollout, range(20), True))
+    skewed = scored_flights(serving, champion, champion, skew=faults.wrong_timezone)
+    worse = summary(seeded(skewed, rollout, range(20), True))
+    assert same["promoted"] >= 19, same
+    assert worse["rolled_back"] == 20, worse
+    assert same["max_days"] == worse["max_days"] == 5, (same, worse)  # four days of labels
 
 
 def test_the_timeline_is_drawn(settings, promoted):

@@ -188,3 +188,72 @@ def test_an_unreadable_state_file_says_what_to_do(tmp_path, text):
     path.write_text(text)
     with pytest.raises(ValueError, match="mlops-lab loop --fresh"):
         LoopState.load(path)
+
+
+def _backend(probability: float):
+    """A stand-in model server answering V1 with one fixed score per row: what the router
+    does with the answers is under test here, not a model (the loop tests use real servers)."""
+    from starlette.applications import Starlette
+    from starlette.requests import Request
+    from starlette.responses import JSONResponse
+    from starlette.routing import Route
+
+    async def predict(request: Request):
+        rows = json.loads(await request.body())["instances"]
+        return JSONResponse({"predictions": [{"probability": probability} for _ in rows]})
+
+    return Starlette(routes=[Route("/v1/models/m:predict", predict, methods=["POST"])])
+
+
+def _route_all(tmp_path, **config) -> list[dict]:
+    """200 requests through a Router in ``config``; its log lines, once the copies are in."""
+    import asyncio
+
+    import httpx
+
+    from reference.loop.router import Router
+
+    apps = {"champion.test": _backend(0.2), "candidate.test": _backend(0.7)}
+
+    async def run():
+        mounts = {f"http://{host}": httpx.ASGITransport(app) for host, app in apps.items()}
+        async with httpx.AsyncClient(mounts=mounts) as client:
+            base = {"champion": {"url": "http://champion.test", "version": "1"}}
+            router = Router(RouterConfig.from_dict(base), tmp_path / "router.jsonl", client)
+            router.configure(
+                {"candidate": {"url": "http://candidate.test", "version": "2"}} | config
+            )
+            body = json.dumps({"instances": [{}, {}]}).encode()
+            answers = [
+                await router.handle("/v1/models/m:predict", body, "application/json", f"r{i}")
+                for i in range(200)
+            ]
+            await asyncio.gather(*router._pending)  # the background copies finish and log
+            return answers
+
+    answers = asyncio.run(run())
+    assert all(code == 200 for code, *_ in answers)
+    return [json.loads(line) for line in (tmp_path / "router.jsonl").read_text().splitlines()]
+
+
+def test_a_mirrored_canary_pairs_every_request_and_answers_only_its_share(tmp_path):
+    lines = _route_all(tmp_path, mode="canary", percent=25)
+    assert len(lines) == 200 and all(line["mode"] == "canary" for line in lines)
+    # every request carries both models' scores: the paired test sees all the flights ...
+    assert all(line["candidate"]["scores"] == [0.7, 0.7] for line in lines)
+    assert all(line["champion"]["scores"] == [0.2, 0.2] for line in lines)
+    # ... while users got the candidate's answer only on its sticky 25%
+    served = [line["served_by"] == "candidate" for line in lines]
+    assert served == [goes_to_candidate(f"r{i}", 25) for i in range(200)] and 30 < sum(served) < 70
+
+
+def test_without_mirror_the_canary_pairs_only_the_candidates_share(tmp_path):
+    lines = _route_all(tmp_path, mode="canary", percent=25, mirror=False)
+    paired = [line for line in lines if line["candidate"] is not None]
+    assert paired and all(line["served_by"] == "candidate" for line in paired)
+    assert len(paired) == sum(goes_to_candidate(f"r{i}", 25) for i in range(200))
+
+
+def test_router_config_refuses_a_mirror_that_is_not_a_boolean():
+    with pytest.raises(ValueError, match="mirror must be true or false"):
+        RouterConfig.from_dict({"mirror": "yes"}, BASE)

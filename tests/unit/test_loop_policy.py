@@ -158,6 +158,21 @@ def test_canary_waits_for_labels_then_gives_up():
     assert late.action == ROLLBACK and "no verdict" in late.reasons[0]
 
 
+def test_canary_waits_until_its_labels_span_enough_days():
+    """Plenty of labels from too few days (a mirrored canary's first days) is not yet evidence:
+    a day's flights share its weather. Where the days are unknown the rule does not apply."""
+    from dataclasses import replace
+
+    labels = _labels_for(CHAMP)  # 4,000 labelled rows, well over canary_min_labelled
+    early = replace(paired(cand=CHAMP, labels=labels), labelled_days=P.canary_min_days - 2)
+    wait = policy.canary_verdict(early, P, days=3)
+    assert wait.action == WAIT and "from 2/4 days" in wait.reasons[0], wait.reasons
+    assert wait.metrics["labelled_days"] == 2
+    spread = replace(early, labelled_days=P.canary_min_days)
+    assert policy.canary_verdict(spread, P, days=5).action == PROMOTE
+    assert policy.canary_verdict(replace(early, labelled_days=None), P, days=3).action == PROMOTE
+
+
 @pytest.mark.parametrize(
     "evidence,phrase",
     [

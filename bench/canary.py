@@ -1,0 +1,124 @@
+"""Benchmark: the canary's days to a verdict and its error rates, mirrored or not, over seeded replays.
+
+    make bench                                  # writes its section of docs/benchmarks.md
+    .venv/bin/python bench/canary.py            # prints only (about 2 minutes here)
+
+A Level 2 champion is bootstrapped as the loop does (a real pipeline run: train January-May,
+gate on July) and a second model is trained the same way with another seed. Then the canary's
+arithmetic (reference.loop.canary_replay: the router's split, requests of 16 flights, labels a
+day late, policy.canary_verdict day after day) is replayed on the real August-December flights,
+20 seeds (each its own start day and request ids), for three candidates:
+
+- the champion itself, served twice: as good by construction, so a rollback is a false alarm;
+- the same architecture and data with another seed: as good in expectation;
+- the champion behind a server on the wrong time zone (the bad-challenger story's skew): worse.
+
+and three rules: only the candidate's 25% paired (the router before it mirrored); every flight
+paired (the candidate also scores the champion's 75%) with a verdict at 1,000 labels; and the
+same with the labels spread over ``rollout.canary_min_days`` days (the default). A benchmark, not a test: the days are
+reported, never asserted (tests/integration/test_loop.py asserts the error rates).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+from dataclasses import replace
+from datetime import date
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from _machine import machine, write_section  # noqa: E402  (bench/ is on sys.path when run as a script)
+
+START, END = "<!-- bench:canary:start -->", "<!-- bench:canary:end -->"
+SEEDS = range(20)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--write", type=Path, help="markdown file whose canary section to replace")
+    args = parser.parse_args()
+    os.environ.pop("MLFLOW_TRACKING_URI", None)
+
+    from reference import faults, ingest, registry
+    from reference.config import get_settings
+    from reference.loop import canary_replay, policy
+    from reference.loop.controller import Controller, loop_overrides, loop_settings
+    from reference.model import load_bundle
+    from reference.pipeline import run_pipeline
+
+    with tempfile.TemporaryDirectory() as tmp:
+        settings = loop_settings(get_settings(Path(tmp) / "ws"))
+        controller = Controller(settings, log=lambda *a, **k: None)
+        print("bootstrapping a champion (a pipeline run) ...", flush=True)
+        controller.bootstrap()
+        params = controller.params
+        split = policy.training_split(7)
+        print("training the same model with another seed ...", flush=True)
+        overrides = [f"{k}={v}" for k, v in split.items()] + loop_overrides(params)
+        result = run_pipeline(
+            settings,
+            [*overrides, f"train.seed={params.train.seed + 1}"],
+            log=Path(tmp) / "pipeline.log",
+        )
+        twin = str(result.gate["candidate_version"])
+        bundles = {
+            v: load_bundle(registry.download_bundle(settings, v, Path(tmp) / f"v{v}"))
+            for v in ("1", twin)
+        }
+    flights = ingest.build(*ingest.load_raw())
+    serving = flights[flights["month"] >= 8]
+    champ = bundles["1"]
+    candidates = {
+        "the champion itself (as good by construction)": canary_replay.scored_flights(
+            serving, champ, champ
+        ),
+        "another seed, same data (as good in expectation)": canary_replay.scored_flights(
+            serving, champ, bundles[twin]
+        ),
+        "served on the wrong time zone (worse)": canary_replay.scored_flights(
+            serving, champ, champ, skew=faults.wrong_timezone
+        ),
+    }
+    rollout = params.rollout
+    rows = [
+        f"Measured {date.today()} on {machine()}; `make bench` (bench/canary.py). "
+        f"{len(SEEDS)} seeded replays of the canary on August-December 2013 per cell "
+        f"({rollout.canary_percent:g}% answered by the candidate, verdict at "
+        f"{rollout.canary_min_labelled:,} labelled flights, alpha {rollout.alpha}).",
+        "",
+        "| candidate | paired flights | rule | promoted | rolled back | days to verdict (median, worst) |",
+        "|---|---|---|---:|---:|---|",
+    ]
+    pct = f"{rollout.canary_percent:g}%"
+    need = f"{rollout.canary_min_labelled:,} labels"
+    rules = [  # (paired flights, rule, mirror, canary_min_days)
+        (f"the candidate's {pct}", need, False, 1),
+        ("every flight (mirrored)", f"{need}, any days", True, 1),
+        ("every flight (mirrored)", f"{need} from {rollout.canary_min_days} days", True, None),
+    ]
+    for name, scored in candidates.items():
+        for pairing, rule, mirror, min_days in rules:
+            p = replace(rollout, canary_min_days=min_days or rollout.canary_min_days)
+            s = canary_replay.summary(canary_replay.seeded(scored, p, SEEDS, mirror=mirror))
+            rows.append(
+                f"| {name} | {pairing} | {rule} | {s['promoted']} | {s['rolled_back']} | "
+                f"{s['median_days']:g}, {s['max_days']} |"
+            )
+            print(rows[-1], flush=True)
+    text = "\n".join(rows)
+    print(text)
+    if args.write:
+        write_section(args.write, START, END, text)
+        print(f"wrote {args.write}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
