@@ -66,3 +66,18 @@ def test_healthy_is_the_airport_gap_and_the_report_says_what_served():
     text = render(DrillResult(good, bad, ["2013-09-05 promote: ..."], [rejected]))
     assert "rollback data" in text and "gate rejected" in text
     assert "then serving       v2 BAD" in text
+
+
+def test_the_drill_refuses_a_workspace_that_holds_another_story(tmp_path, monkeypatch):
+    from typer.testing import CliRunner
+
+    from reference.cli import app
+    from reference.loop.state import LoopState
+
+    monkeypatch.setenv("MLOPS_LAB_WORKSPACE", str(tmp_path / "ws"))
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    LoopState(day="2013-09-01", scenario="natural").save(tmp_path / "ws/level2/loop/state.json")
+    result = CliRunner().invoke(app, ["loop", "--scenario", "bad-labels"])
+    assert result.exit_code == 1, result.output
+    assert "holds a natural run: start the drill over with" in result.output
+    assert "--fresh --scenario bad-labels" in result.output
