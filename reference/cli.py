@@ -94,6 +94,9 @@ def _fail(message: str, code: int = 1):
 
 
 FAULT_CHOICES = ("none", "constant", "shuffled-vocab")
+# `serve --workers`: the same default as `python -m reference.serve` (reference/serve/server.py,
+# DEFAULT_WORKERS, where the measurement is cited); a test keeps the two in step
+SERVE_WORKERS = 2
 
 
 def _choice(option: str, value: str, choices: tuple[str, ...]) -> None:
@@ -378,6 +381,20 @@ def serve(
     fault: Annotated[
         str, typer.Option(help="Drill: none, constant or shuffled-vocab (a silently broken model).")
     ] = "none",
+    workers: Annotated[
+        int,
+        typer.Option(
+            help="Processes that answer requests, each on its own core. The default, "
+            f"{SERVE_WORKERS}, is what measured best on a 2-core machine (1.8x the requests of "
+            "one worker at concurrency 8: docs/benchmarks.md); on a cluster, one per "
+            "requested CPU.",
+            min=1,
+        ),
+    ] = SERVE_WORKERS,
+    log_requests: Annotated[
+        bool,
+        typer.Option(help="Log a line per request (off by default: each line costs CPU)."),
+    ] = False,
 ) -> None:
     """Serve the champion with KServe's ModelServer (V1 and V2 REST, /metrics) until Ctrl+C."""
     from reference.serve.server import main as serve_main
@@ -403,7 +420,10 @@ def serve(
         fault,
         "--name",
         settings.model_name,
+        "--workers",
+        str(workers),
     ]
+    argv += ["--log-requests"] if log_requests else []
     argv += ["--model-uri", model_uri] if model_uri else []
     argv += ["--bundle", str(bundle)] if bundle else []
     argv += (

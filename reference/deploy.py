@@ -60,9 +60,27 @@ class ServingSpec:
             )
 
 
+def cpu_cores(quantity: str) -> float:
+    """A Kubernetes CPU quantity in cores: ``"250m"`` -> 0.25, ``"2"`` -> 2.0."""
+    text = str(quantity).strip()
+    try:
+        return float(text[:-1]) / 1000 if text.endswith("m") else float(text)
+    except ValueError as e:
+        raise ValueError(f"CPU quantity {quantity!r} should look like 250m, 1 or 1.5") from e
+
+
+def workers_for(requests: dict[str, str]) -> int:
+    """Server worker processes for a container's requests: one per whole requested CPU, at
+    least one. The request is what the pod is sure to get; a worker per core of the limit would
+    fight over CPU it may not have (a worker is one Python process: one core at most)."""
+    return max(1, int(cpu_cores(requests.get("cpu", "1"))))
+
+
 def render_inference_service(spec: ServingSpec) -> dict[str, Any]:
-    """The InferenceService for ``spec``: our predictor image as a custom container, non-root."""
+    """The InferenceService for ``spec``: our predictor image as a custom container, non-root,
+    with one server worker per requested CPU (``workers_for``)."""
     args = ["--host", "0.0.0.0", "--port", "8080", "--name", spec.model_name]
+    args += ["--workers", str(workers_for(spec.requests))]
     if spec.model_uri:
         args += ["--model-uri", spec.model_uri]
     limits = dict(spec.limits)

@@ -59,8 +59,12 @@ def start(
     args: list[str] | None = None,
     wait_s: float = 90.0,
     log: Path | None = None,
+    workers: int = 1,
 ) -> Server:
-    """Start the server process and return once the model reports ready (or raise with its log)."""
+    """Start the server process and return once the model reports ready (or raise with its log).
+
+    ``workers``: 1 unless asked, whatever ``mlops-lab serve`` defaults to: a server for a
+    notebook or a test is ready sooner in one process (``args`` may still say --workers)."""
     port = port or free_port(host)
     log = log or settings.workspace / "serving" / f"server-{port}.log"
     log.parent.mkdir(parents=True, exist_ok=True)
@@ -82,7 +86,9 @@ def start(
         host,
         "--port",
         str(port),
-        *(args or []),
+        "--workers",
+        str(workers),
+        *(args or []),  # after ours: argparse keeps the last --workers
     ]
     with log.open("ab") as out:
         proc = subprocess.Popen(

@@ -86,6 +86,21 @@ def test_the_render_serves_the_model_on_all_interfaces_in_the_pod_with_its_uri()
     assert "nvidia.com/gpu" not in container["resources"]["limits"]
 
 
+@pytest.mark.parametrize(
+    ("cpu", "workers"), [("250m", 1), ("1", 1), ("1500m", 1), ("2", 2), ("3.5", 3), ("4", 4)]
+)
+def test_the_server_runs_one_worker_per_requested_cpu(cpu, workers):
+    spec = deploy.ServingSpec(requests={"cpu": cpu, "memory": "1Gi"}, limits={"cpu": "4"})
+    (container,) = deploy.render_inference_service(spec)["spec"]["predictor"]["containers"]
+    args = container["args"]
+    assert args[args.index("--workers") + 1] == str(workers)
+
+
+def test_a_cpu_quantity_that_is_not_one_is_refused_with_a_message():
+    with pytest.raises(ValueError, match="should look like 250m"):
+        deploy.workers_for({"cpu": "two"})
+
+
 def test_a_bad_spec_is_refused_with_a_message():
     with pytest.raises(ValueError, match="0-100"):
         deploy.ServingSpec(canary_percent=120)

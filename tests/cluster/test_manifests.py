@@ -253,3 +253,18 @@ def test_the_kind_gpu_config_passes_the_gpus_to_a_worker_and_the_cpu_config_does
     )
     cpu = yaml.safe_load((cs.CLUSTER / "kind" / "cpu.yaml").read_text())
     assert all("extraMounts" not in n for n in cpu["nodes"])
+
+
+@pytest.mark.parametrize("overlay", cs.OVERLAYS)
+def test_every_inference_service_runs_one_server_worker_per_requested_cpu(overlay):
+    from reference.deploy import cpu_cores
+
+    services = [o for o in cs.overlay_objects(overlay) if o["kind"] == "InferenceService"]
+    assert services
+    for isvc in services:
+        for container in isvc["spec"]["predictor"]["containers"]:
+            args = container["args"]
+            assert args.count("--workers") == 1, args
+            workers = int(args[args.index("--workers") + 1])
+            cpu = cpu_cores(container["resources"]["requests"]["cpu"])
+            assert workers == max(1, int(cpu)), (isvc["metadata"]["name"], workers, cpu)

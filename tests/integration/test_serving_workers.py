@@ -128,6 +128,18 @@ def _total(samples: dict, name: str, **labels) -> float:
     )
 
 
+def _settled(srv, before: dict, name: str, want: float, **labels) -> dict:
+    """A scrape once ``name`` has grown by ``want``: a request is counted just after its answer
+    has gone out, so the last ones may still be on their way when the client has read them."""
+    deadline = time.monotonic() + 5
+    while True:
+        now = _scraped(srv)
+        grown = _total(now, name, **labels) - _total(before, name, **labels)
+        if grown >= want or time.monotonic() > deadline:
+            return now
+        time.sleep(0.05)
+
+
 def _spread(srv, url, body_list, name, **labels) -> int:
     """Send rounds of requests until every worker has answered some (the kernel decides who);
     returns how many rounds it took."""
@@ -148,12 +160,11 @@ def test_metrics_add_up_over_the_workers(server, bodies):
     k, rows = len(sent), len(ones) * 2 + 16 * 4
     served = _per_worker(server, "model_requests_total", code="200")
     assert sum(1 for p in server.first_workers if served.get(p, 0) > 0) == WORKERS, served
-    after = _scraped(server)
+    after = _settled(server, before, "model_requests_total", k, code="200")
 
     def grew(name, **labels):
         return _total(after, name, **labels) - _total(before, name, **labels)
 
-    assert grew("model_requests_total", code="200") == k
     assert grew("model_request_latency_seconds_count") == k
     assert grew("request_predict_seconds_count") == k  # KServe's own histogram too
     assert grew("model_rows_total") == rows
@@ -171,7 +182,7 @@ def test_the_guard_answers_in_every_worker(server):
         415,
         b'{"error": "content type \'text/plain\' is not supported: send application/json"}',
     )
-    after = _scraped(server)
+    after = _settled(server, before, "model_requests_total", 8 + 8 * rounds + 1)
 
     def grew(code):
         return _total(after, "model_requests_total", code=code) - _total(
@@ -201,7 +212,8 @@ def test_payload_lines_from_every_worker_parse_and_add_up(server, bodies):
     for where in runs.values():
         assert where == list(range(where[0], where[0] + len(where)))
         assert [records[i]["row"] for i in where] == list(range(len(where)))
-    assert len(records) == _total(_scraped(server), "model_rows_total")  # all, and only, these
+    rows = _total(_settled(server, {}, "model_rows_total", len(records)), "model_rows_total")
+    assert len(records) == rows  # all, and only, these
 
 
 # ------------------------------------------------------------------------------- lifecycle

@@ -70,3 +70,13 @@ def test_a_worker_that_dies_after_it_was_ready_is_replaced(capsys):
     assert pool.failed is None and not pool.should_exit.is_set()
     assert [w.pid for w in pool._processes] == [99, 2]
     assert "worker process 1 stopped (exit code 1): starting another" in capsys.readouterr().out
+
+
+def test_mlops_lab_serve_and_the_server_module_default_to_the_same_worker_count():
+    from reference.cli import SERVE_WORKERS
+    from reference.serve.server import DEFAULT_WORKERS, _parser
+
+    assert SERVE_WORKERS == DEFAULT_WORKERS == _parser().parse_args([]).workers
+    assert "measured best" in _parser().format_help()
+    with pytest.raises(SystemExit):
+        _parser().parse_args(["--workers", "0"])
