@@ -188,18 +188,21 @@ def test_a_worse_challenger_is_rolled_back_in_canary(tmp_path_factory):
 def test_the_canary_keeps_its_error_rates_over_seeded_replays(
     settings, promoted, flights, tmp_path
 ):
-    """The canary's decision, replayed 20 times on the real late-2013 flights (each seed its own
-    start day and request ids) with the bootstrap champion: served twice, it is promoted every
-    time; behind the bad-challenger story's time-zone skew, it is rolled back every time."""
+    """The canary's decision, replayed 20 times on the real August-December flights (each seed its
+    own start day and request ids), mirrored and waiting for four days of labels: the bootstrap
+    champion served twice is promoted every time; the September retrain behind the time-zone skew
+    (story 2's candidate) is rolled back every time, each within 5 days."""
     from reference import faults
     from reference.loop.canary_replay import scored_flights, seeded, summary
     from reference.model import load_bundle
 
-    champion = load_bundle(registry.download_bundle(settings, "1", tmp_path / "v1"))
+    champion, retrain = (
+        load_bundle(registry.download_bundle(settings, v, tmp_path / f"v{v}")) for v in ("1", "2")
+    )
     rollout = Controller(settings).params.rollout
     serving = flights[flights["month"] >= 8]
     same = summary(seeded(scored_flights(serving, champion, champion), rollout, range(20), True))
-    skewed = scored_flights(serving, champion, champion, skew=faults.wrong_timezone)
+    skewed = scored_flights(serving, champion, retrain, skew=faults.wrong_timezone)
     worse = summary(seeded(skewed, rollout, range(20), True))
     assert same["promoted"] >= 19, same
     assert worse["rolled_back"] == 20, worse
