@@ -236,9 +236,11 @@ async def _drain(receive, max_bytes: int, max_seconds: float) -> None:
 
 def _rewrite(code: int, body: bytes) -> tuple[int, bytes]:
     """KServe's 400 "[413] ..." as a 413; FastAPI's 422 validation detail as a 400 that says it."""
+    import orjson
+
     try:
-        answer = json.loads(body)
-    except ValueError:
+        answer = orjson.loads(body)  # KServe wrote it with orjson: strict JSON, read faster
+    except orjson.JSONDecodeError:
         return code, body
     if not isinstance(answer, dict):
         return code, body

@@ -28,7 +28,6 @@ same file again, so writing resumes by itself once there is space.
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import sys
 import threading
@@ -152,10 +151,12 @@ def _write_all(fd: int, data: bytes) -> None:
 
 def read_payload_log(folder: str | Path) -> pd.DataFrame:
     """All rows of all files, features as columns, in time order."""
+    import orjson  # the server's own writer; NaN never occurs in the log (null instead)
+
     records = []
     for path in sorted(Path(folder).glob("payload-*.jsonl")):
-        with path.open(encoding="utf-8") as fh:
-            records.extend(json.loads(line) for line in fh if line.strip())
+        with path.open("rb") as fh:
+            records.extend(orjson.loads(line) for line in fh if line.strip())
     if not records:
         return pd.DataFrame(
             columns=["request_id", "row", "time", "model_version", "probability", "label"]
