@@ -50,9 +50,13 @@ def plot_shadow_canary(d: dict) -> None:
     a.legend(loc="upper right", fontsize=8)
     days = _dates(d["canary_days"])
     b.plot(
-        days, d["canary_candidate_auc"], "s-", color=ORANGE, label="candidate v2, its canary rows"
+        days,
+        d["canary_candidate_auc"],
+        "s-",
+        color=ORANGE,
+        label="candidate v2, every canary flight (mirrored)",
     )
-    b.plot(days, d["canary_champion_auc"], "o--", color=BLUE, label="champion v1, the same rows")
+    b.plot(days, d["canary_champion_auc"], "o--", color=BLUE, label="champion v1, the same flights")
     m = d["decision"]["metrics"]
     b.text(
         0.97,
@@ -66,7 +70,7 @@ def plot_shadow_canary(d: dict) -> None:
     b.set(
         ylim=(0.35, 0.7),
         ylabel="AUC, same labelled flights",
-        title=f"Canary ({d['rollout']['canary_percent']:g}% of requests): live labels decide",
+        title=f"Canary ({d['rollout']['canary_percent']:g}% answered, every flight paired): live labels decide",
     )
     b.set_xticks(
         days, [f"{t:%b %d}\n{n:,}" for t, n in zip(days, d["canary_labelled"], strict=True)]
