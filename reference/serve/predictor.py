@@ -229,6 +229,11 @@ def _input_counts(columns: dict[str, list], unknown: dict[str, int]) -> tuple[di
     }
     out_of_range = {}
     for col, (low, high) in RANGES.items():
+        if len(columns[col]) <= 16:  # a few rows: plain Python beats building an array
+            out_of_range[col] = sum(
+                1 for v in columns[col] if v is not None and v == v and not low <= v <= high
+            )
+            continue
         values = np.array([np.nan if v is None else v for v in columns[col]], dtype="float64")
         with np.errstate(invalid="ignore"):
             out_of_range[col] = int(((values < low) | (values > high)).sum())

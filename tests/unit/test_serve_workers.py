@@ -80,28 +80,3 @@ def test_mlops_lab_serve_and_the_server_module_default_to_the_same_worker_count(
     assert "measured best" in _parser().format_help()
     with pytest.raises(SystemExit):
         _parser().parse_args(["--workers", "0"])
-
-
-def test_the_score_histogram_counted_with_numpy_equals_one_observe_per_row():
-    import numpy as np
-    from prometheus_client import CollectorRegistry
-
-    from reference.serve.telemetry import Telemetry
-
-    rng = np.random.default_rng(3)
-    proba = np.concatenate([rng.random(500), [0.0, 0.05, 0.1, 1.0, 0.35]])  # bounds included
-    label = (proba >= 0.5).astype(np.int64)
-    fast, slow = Telemetry.create(CollectorRegistry()), Telemetry.create(CollectorRegistry())
-    fast.observe("1", proba, label, {}, {}, {})
-    for p in proba:
-        slow.score.labels("1").observe(float(p))
-
-    def samples(t):
-        return {
-            (s.name, tuple(sorted(s.labels.items()))): round(s.value, 9)
-            for m in t.score.collect()
-            for s in m.samples
-            if not s.name.endswith("_created")
-        }
-
-    assert samples(fast) == samples(slow)
