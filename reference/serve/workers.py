@@ -8,7 +8,7 @@
 One Python process answers on one core; ``--workers N`` starts N. KServe does this with
 ``ModelServer(workers=N)``: ``load()`` runs once in the parent, which binds the socket and
 starts N *spawned* processes that each receive the REST server, the model included, pickled. Out
-of the box that goes wrong in four ways, each handled here:
+of the box that goes wrong in five ways, each handled here:
 
 - middleware added to KServe's app in the parent is missing in the workers (each imports its own
   app): ``GuardedRESTServer``, a module-level subclass, adds the guard in every worker, binds the
@@ -22,7 +22,10 @@ of the box that goes wrong in four ways, each handled here:
   write prometheus_client's multiprocess files to one folder per server, emptied at start
   (``metrics_dir``), and ``/metrics`` adds them up;
 - prometheus metrics and open files cannot be pickled: the telemetry and the payload log rebuild
-  their handles in the worker (see their modules).
+  their handles in the worker (see their modules);
+- the workers share one listening socket, and the worker that wakes first takes every
+  connection waiting, so a client's pool of keep-alive connections lands on one worker: on
+  Linux each worker accepts on its own socket on the port (``listening_sockets``).
 
 A worker killed from outside (SIGKILL, the OOM killer) is replaced; SIGTERM drains every worker.
 """
