@@ -11,10 +11,12 @@
    champion on a holdout month that shares the defect, beats it again in the canary on live
    labels that share it, and is promoted.
 2. **Three copies** of that workspace, one per response (reference/loop/rollback.py):
-   ``model``  the `champion` alias back to the version it replaced; the data left as it is
-   ``data``   the last good data version restored (``rollback_data``, no retrain) and the upstream
-              job fixed, so the months land again corrected; the bad champion keeps serving
-   ``both``   the alias back, then the data as in ``data``
+
+   - ``model``: the ``champion`` alias back to the version it replaced; the data left as it is;
+   - ``data``: the last good data version restored (``rollback_data``, no retrain) and the
+     upstream job fixed, so the months land again corrected; the bad champion keeps serving;
+   - ``both``: the alias back, then the data as in ``data``.
+
 3. In each copy, **the next retrain** the loop makes (when September lands: the controller's own
    pipeline overrides) and its gate against that copy's champion. The rollout after a passing
    gate is not replayed per copy: its canary judges on the same labels the gate does (defective
