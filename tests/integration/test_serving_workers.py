@@ -152,6 +152,19 @@ def _spread(srv, url, body_list, name, **labels) -> int:
 
 
 # ----------------------------------------------------------------------------------- metrics
+def test_every_worker_listens_on_loopback_only(server):
+    """The parent binds the workers' sockets from the config: 127.0.0.1, not KServe's 0.0.0.0."""
+    port = int(server.url.rsplit(":", 1)[1])
+    others = {a[4][0] for a in socket.getaddrinfo(socket.gethostname(), None, socket.AF_INET)}
+    for address in others - {"127.0.0.1"}:
+        with pytest.raises(OSError):
+            socket.create_connection((address, port), timeout=2).close()
+    listening = Path("/proc/net/tcp").read_text().splitlines()[1:]
+    ours = [f.split()[1] for f in listening if f.split()[3] == "0A"]  # 0A: LISTEN
+    assert sum(a.endswith(f":{port:04X}") for a in ours) == WORKERS  # a socket per worker
+    assert all(a == f"0100007F:{port:04X}" for a in ours if a.endswith(f":{port:04X}"))
+
+
 def test_metrics_add_up_over_the_workers(server, bodies):
     ones, sixteen = bodies
     before = _scraped(server)
