@@ -70,7 +70,6 @@ def replay(
     labels: list[np.ndarray] = []
     flown: list[np.ndarray] = []
     requests = 0
-    verdict = None
     for k in range(1, params.canary_max_days + 1):
         day = start + dt.timedelta(days=k)
         frame = by_day.get(day)

@@ -59,7 +59,7 @@ class RouterConfig:
     percent: float = 0.0
     timeout_s: float = 2.0
     # canary: the candidate also scores the champion's share (users still get the champion's
-    # answer there). Four times the labelled pairs at 25%, so a verdict in a quarter of the days.
+    # answer there): every flight is paired, not only the candidate's share (docs/level2.md)
     mirror: bool = True
 
     def to_dict(self) -> dict:

@@ -120,6 +120,43 @@ def stop(server: Server, grace_s: float = 15.0) -> int:
     return server.proc.returncode
 
 
+def load(server: Server, body: bytes, seconds: float = 1.5, threads: int = 8) -> tuple[int, int]:
+    """POST the same V1 ``body`` for ``seconds``, each of ``threads`` on its own keep-alive
+    connection (what a busy client pool does); returns (requests sent, requests not answered
+    200). A quick load for a notebook or a smoke check; bench/serving.py measures properly."""
+    import http.client
+    from concurrent.futures import ThreadPoolExecutor
+
+    host, port = server.url.removeprefix("http://").split(":")
+    path = f"/v1/models/{server.name}:predict"
+
+    def one_connection(_) -> tuple[int, int]:
+        conn = http.client.HTTPConnection(host, int(port), timeout=30)
+        sent = failed = 0
+        end = time.perf_counter() + seconds
+        try:
+            while time.perf_counter() < end:
+                conn.request("POST", path, body, {"Content-Type": "application/json"})
+                answer = conn.getresponse()
+                answer.read()
+                sent, failed = sent + 1, failed + (answer.status != 200)
+        finally:
+            conn.close()
+        return sent, failed
+
+    with ThreadPoolExecutor(threads) as pool:
+        counts = list(pool.map(one_connection, range(threads)))
+    return sum(s for s, _ in counts), sum(f for _, f in counts)
+
+
+def cpu_seconds(server: Server) -> float:
+    """CPU time (user + system) the server has used so far: its process and every worker."""
+    import psutil
+
+    root = psutil.Process(server.proc.pid)
+    return sum(sum(p.cpu_times()[:2]) for p in [root, *root.children(recursive=True)])
+
+
 def request(
     url: str,
     body: bytes | dict,

@@ -229,6 +229,15 @@ def test_payload_lines_from_every_worker_parse_and_add_up(server, bodies):
     assert len(records) == rows  # all, and only, these
 
 
+def test_a_quick_load_is_answered_and_its_cpu_counted_over_the_workers(server, bodies):
+    """client.load and client.cpu_seconds, what lab 05 measures the worker count with."""
+    _, sixteen = bodies
+    cpu = client.cpu_seconds(server)
+    sent, failed = client.load(server, sixteen, seconds=0.5, threads=4)
+    assert sent >= 4 and failed == 0
+    assert client.cpu_seconds(server) > cpu  # the workers' CPU, not only the idle parent's
+
+
 # ------------------------------------------------------------------------------- lifecycle
 def test_the_workers_stay_up_without_a_restart(server):
     """Each worker takes longer than KServe's 5 s ping to import torch and KServe here: it must
