@@ -114,7 +114,12 @@ class RetrainParams:
 
     check_every_days: int = 7  # how often drift and live quality are checked
     window_days: int = 7  # recent traffic judged at each check
-    drift_share: float = 0.4  # share of drifted features that triggers (monitor's methods)
+    # Drift is judged against the champion's own last months, each feature against thresholds
+    # its own weeks set (reference/drift_reference.py): a flag there is already past a calm
+    # week's worst by drift_margin, so one feature of 13 (0.077) is enough to call it drift.
+    drift_share: float = 0.05  # share of drifted features that triggers
+    drift_reference_months: int = 2  # the champion's most recent training months
+    drift_margin: float = 1.25  # thresholds: this times the worst of the reference's own windows
     quality_drop: float = 0.03  # live AUC this far under the champion's gate AUC triggers
     min_labelled: int = 2000  # labelled rows before live quality counts
     cooldown_days: int = 14  # no retraining within this many days of the last one
@@ -231,6 +236,8 @@ RULES: dict[str, tuple[Any, str]] = {
     "retrain.check_every_days": _at_least(1),
     "retrain.window_days": _at_least(1),
     "retrain.drift_share": _fraction(),
+    "retrain.drift_reference_months": _at_least(1),
+    "retrain.drift_margin": _at_least(1),
     "retrain.min_labelled": _at_least(1),
     "retrain.cooldown_days": _at_least(0),
     "retrain.schedule_days": _at_least(1),

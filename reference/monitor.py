@@ -22,7 +22,7 @@ from __future__ import annotations
 import math
 import warnings
 import weakref
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -183,6 +183,11 @@ def _method(col: str, p: MonitorParams) -> tuple[str, str, float]:
     return "numerical", p.numeric_method, p.numeric_threshold
 
 
+def base_threshold(col: str, params: MonitorParams = MonitorParams()) -> float:
+    """The threshold params set for a feature (categorical or numeric), before any calibration."""
+    return _method(col, params)[2]
+
+
 def _drifted(result: Any, col: str) -> bool:
     if not result.tests:
         raise RuntimeError(f"Evidently returned no drift verdict for {col}")
@@ -206,16 +211,37 @@ def _run(reference: pd.DataFrame, current: pd.DataFrame, columns: list[str], rep
     )
 
 
+def drift_scores(
+    reference: pd.DataFrame,
+    current: pd.DataFrame,
+    params: MonitorParams = MonitorParams(),
+) -> dict[str, float]:
+    """Each monitored feature's drift score (params' methods), without verdicts or data quality:
+    what reference.drift_reference calibrates thresholds from (a third of drift_report's time)."""
+    from evidently.metrics import ValueDrift
+
+    _require(reference, FEATURES, "reference")
+    _require(current, FEATURES, "current")
+    monitored = [c for c in FEATURES if c not in params.exclude]
+    how = {c: _method(c, params) for c in monitored}
+    drift = {c: ValueDrift(column=c, method=m, threshold=t) for c, (_, m, t) in how.items()}
+    res = _run(reference, current, list(FEATURES), list(drift.values())).metric_results
+    return {c: float(res[drift[c].metric_id].value) for c in monitored}
+
+
 def drift_report(
     reference: pd.DataFrame,
     current: pd.DataFrame,
     params: MonitorParams = MonitorParams(),
     prediction_col: str = "probability",
+    thresholds: Mapping[str, float] | None = None,
 ) -> DriftResult:
     """Per-feature, prediction and dataset drift plus data quality of a window, in one Evidently run.
 
     Takes ~2 s for a 80k-row reference and a 30k-row window. The prediction column is judged
     when both frames have it; the positive-rate band when the reference also has ``time_col``.
+    ``thresholds`` replaces params' threshold for the features it names (the loop's calibrated
+    reference, reference.drift_reference); the method stays params'.
     """
     from evidently.metrics import (
         DriftedColumnsCount,
@@ -229,6 +255,10 @@ def drift_report(
     _require(current, FEATURES, "current")
     monitored = [c for c in FEATURES if c not in params.exclude]
     how = {c: _method(c, params) for c in monitored}
+    unknown = sorted(set(thresholds or {}) - set(monitored))
+    if unknown:
+        raise ValueError(f"thresholds for {unknown}: not monitored features (one of {monitored})")
+    how = {c: (k, m, float((thresholds or {}).get(c, t))) for c, (k, m, t) in how.items()}
     drift = {c: ValueDrift(column=c, method=m, threshold=t) for c, (_, m, t) in how.items()}
     with_pred = prediction_col in reference.columns and prediction_col in current.columns
     pred = ValueDrift(

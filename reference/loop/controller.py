@@ -134,7 +134,7 @@ class Controller:
         self._params = None
         self._router_lines: dict[str, dict] = {}
         self._router_offset = 0
-        self._reference: tuple[tuple, object] | None = None  # (months, frame) of the drift check
+        self._reference: tuple[str, object] | None = None  # (version, DriftReference)
 
     # -------------------------------------------------------------------------------- helpers
     @property
@@ -440,20 +440,18 @@ class Controller:
         return pd.concat(frames, ignore_index=True)
 
     def _check(self, day: dt.date) -> policy.Health:
-        from reference import ingest, monitor
+        from reference import monitor
+        from reference.drift_reference import span
 
         p = self.params.retrain
         st = self.state
         current = self._window(day, p.window_days)
-        months = tuple(st.champion["train_months"])
-        if self._reference is None or self._reference[0] != months:
-            # the champion's training months: read once per champion, not at every check
-            frame = ingest.read_months(list(months), self.settings.project / ingest.BATCH_DIR)
-            self._reference = (months, frame.sample(min(20_000, len(frame)), random_state=0))
-        reference = self._reference[1]
+        reference = self._drift_reference(day)
         drift_share, drifted = None, ()
         try:
-            result = monitor.drift_report(reference, current)
+            result = monitor.drift_report(
+                reference.sample, current, thresholds=reference.thresholds
+            )
             drift_share, drifted = result.drift_share, tuple(result.drifted_features)
         except (KeyError, ValueError) as e:  # a renamed column: the window cannot be compared
             self.event(day, "incident", [f"the drift check could not run: {e}"])
@@ -481,7 +479,33 @@ class Controller:
             live_auc=live_auc,
             labelled=int(known.sum()),
             champion_auc=st.champion.get("auc"),
+            reference=f"v{st.champion['version']}'s months {span(reference.months)}",
         )
+
+    def _drift_reference(self, day: dt.date):
+        """The champion's drift reference: its last training months, with thresholds set by their
+        own weeks (reference/drift_reference.py). Calibrated once per champion and recorded on
+        its version, so a promotion resets the check and a resumed loop reads it back."""
+        from reference import drift_reference, ingest, registry
+
+        st, p = self.state, self.params.retrain
+        version = st.champion["version"]
+        if self._reference is not None and self._reference[0] == version:
+            return self._reference[1]
+        months = drift_reference.recent_months(
+            st.champion["train_months"], p.drift_reference_months
+        )
+        frame = ingest.read_months(list(months), self.settings.project / ingest.BATCH_DIR)
+        mv = registry.client(self.settings).get_model_version(self.settings.model_name, version)
+        ref = drift_reference.DriftReference.from_tags(mv.tags)
+        if ref is not None and ref.same_recipe(months, p.window_days, p.drift_margin):
+            ref = drift_reference.with_sample(ref, frame)
+        else:
+            ref = drift_reference.calibrate(frame, months, p.window_days, margin=p.drift_margin)
+            self._tag(version, ref.to_tags())
+            self.event(day, "drift-reference", [ref.describe()], version, months=list(months))
+        self._reference = (version, ref)
+        return ref
 
     def _retrain(self, day: dt.date, landed: int, reasons) -> None:
         from reference.pipeline import failing_checks, run_pipeline

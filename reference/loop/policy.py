@@ -50,6 +50,7 @@ class Health:
     days_since_retrain: int | None = None  # None: never retrained by the loop
     champion_data_age_days: int = 0  # days since the last month the champion trained on
     new_month_landed: bool = False  # a labelled month the champion's training never saw
+    reference: str = ""  # what the drift was judged against, e.g. "v2's months 5-6"
 
 
 def retrain_decision(h: Health, p: RetrainParams) -> Verdict:
@@ -58,7 +59,8 @@ def retrain_decision(h: Health, p: RetrainParams) -> Verdict:
     triggers = []
     if h.drift_share is not None and h.drift_share >= p.drift_share:
         moved = f" ({', '.join(h.drifted)})" if h.drifted else ""
-        triggers.append(f"drift share {h.drift_share:.2f} >= {p.drift_share}{moved}")
+        against = f" against {h.reference}" if h.reference else ""
+        triggers.append(f"drift share {h.drift_share:.2f} >= {p.drift_share}{moved}{against}")
     if h.live_auc is not None and h.champion_auc is not None:
         if h.labelled < p.min_labelled:
             pass  # too few labels: the AUC is noise (reported below, not acted on)

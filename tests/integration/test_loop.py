@@ -167,6 +167,27 @@ def test_a_restarted_controller_resumes_mid_canary_and_promotes_once(settings, p
     assert len([k for k in kinds if k[0] == "promote"]) == 1
 
 
+def test_drift_follows_the_champion_and_quiets_after_a_promotion(settings, promoted):
+    """The drift reference is the champion's own last months, recorded on its version: v1's
+    April-May flags the August heat; after the promotion, v2's May-June is calibrated and the
+    first check against it (September 2-8, the same season) flags nothing."""
+    Controller(settings, "natural").run(days=1, until_decision=False)
+    events = Controller(settings).events.read()
+    refs = [e for e in events if e["kind"] == "drift-reference"]
+    assert [(e["version"], e["metrics"]["months"]) for e in refs] == [("1", [4, 5]), ("2", [5, 6])]
+    checks = [e for e in events if e["kind"] == "check"]
+    before, after = checks[0], checks[-1]
+    assert before["version"] == "1" and "(temp" in before["reasons"][0]
+    assert "against v1's months 4-5" in before["reasons"][0]
+    assert after["version"] == "2" and after["day"] == refs[-1]["day"]  # calibrated, then judged
+    assert after["metrics"]["drift_share"] < after["metrics"]["drift_threshold"]
+    assert not any("drift share" in r for r in after["reasons"]), after["reasons"]
+    c = registry.client(settings)
+    for version, months in (("1", [4, 5]), ("2", [5, 6])):
+        tag = json.loads(c.get_model_version(settings.model_name, version).tags["drift.reference"])
+        assert tag["months"] == months and tag["thresholds"]["temp"] > 1.0
+
+
 def test_a_worse_challenger_is_rolled_back_in_canary(tmp_path_factory):
     settings = _fresh(tmp_path_factory, "bad")
     state, controller, client = _story(settings, "bad-challenger")

@@ -11,19 +11,25 @@ from reference.loop.policy import PASS, PROMOTE, RETRAIN, ROLLBACK, WAIT, Health
 
 R = (
     RetrainParams()
-)  # drift_share 0.5, quality_drop 0.03, min_labelled 2000, cooldown 14, schedule 60
+)  # drift_share 0.05, quality_drop 0.03, min_labelled 2000, cooldown 14, schedule 60
 
 RETRAIN_CASES = [
     # (id, health, expected action, a phrase the reasons must hold)
     (
         "calm",
-        Health(0.1, live_auc=0.70, labelled=5000, champion_auc=0.70, new_month_landed=True),
+        Health(0.0, live_auc=0.70, labelled=5000, champion_auc=0.70, new_month_landed=True),
         WAIT,
         "no trigger",
     ),
     ("drift", Health(0.6, ("temp",), new_month_landed=True), RETRAIN, "drift share 0.60"),
-    ("drift-at-threshold", Health(0.4, new_month_landed=True), RETRAIN, "drift share 0.40"),
-    ("drift-under-threshold", Health(0.35, new_month_landed=True), WAIT, "no trigger"),
+    ("drift-at-threshold", Health(0.05, new_month_landed=True), RETRAIN, "drift share 0.05"),
+    ("drift-under-threshold", Health(0.04, new_month_landed=True), WAIT, "no trigger"),
+    (
+        "drift-names-its-reference",
+        Health(0.07, ("temp",), new_month_landed=True, reference="v1's months 4-5"),
+        RETRAIN,
+        "drift share 0.07 >= 0.05 (temp) against v1's months 4-5",
+    ),
     ("drift-no-new-data", Health(0.6, new_month_landed=False), WAIT, "waiting for labels"),
     (
         "drift-in-cooldown",
@@ -39,31 +45,31 @@ RETRAIN_CASES = [
     ),
     (
         "quality-drop",
-        Health(0.1, live_auc=0.64, labelled=3000, champion_auc=0.70, new_month_landed=True),
+        Health(0.0, live_auc=0.64, labelled=3000, champion_auc=0.70, new_month_landed=True),
         RETRAIN,
         "live AUC 0.640",
     ),
     (
         "quality-drop-few-labels",
-        Health(0.1, live_auc=0.60, labelled=500, champion_auc=0.70, new_month_landed=True),
+        Health(0.0, live_auc=0.60, labelled=500, champion_auc=0.70, new_month_landed=True),
         WAIT,
         "no trigger",
     ),
     (
         "quality-small-dip",
-        Health(0.1, live_auc=0.68, labelled=3000, champion_auc=0.70, new_month_landed=True),
+        Health(0.0, live_auc=0.68, labelled=3000, champion_auc=0.70, new_month_landed=True),
         WAIT,
         "no trigger",
     ),
     (
         "schedule",
-        Health(0.1, champion_data_age_days=61, new_month_landed=True),
+        Health(0.0, champion_data_age_days=61, new_month_landed=True),
         RETRAIN,
         "schedule",
     ),
     (
         "schedule-not-yet",
-        Health(0.1, champion_data_age_days=59, new_month_landed=True),
+        Health(0.0, champion_data_age_days=59, new_month_landed=True),
         WAIT,
         "no trigger",
     ),
@@ -229,7 +235,7 @@ def test_a_shadow_without_evidence_gives_up_after_its_deadline():
 
 def test_too_few_labels_are_named_in_the_reasons():
     verdict = policy.retrain_decision(
-        Health(0.1, live_auc=0.60, labelled=800, champion_auc=0.70, new_month_landed=True), R
+        Health(0.0, live_auc=0.60, labelled=800, champion_auc=0.70, new_month_landed=True), R
     )
     assert verdict.action == WAIT
     assert any("800 labels: too few to act on" in r for r in verdict.reasons)
