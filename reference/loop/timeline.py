@@ -54,6 +54,17 @@ def _days(path: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
+def _by_version(events: list[dict]) -> list[list[dict]]:
+    """Consecutive runs of events of the same champion version."""
+    groups: list[list[dict]] = []
+    for e in events:
+        if groups and groups[-1][0]["version"] == e["version"]:
+            groups[-1].append(e)
+        else:
+            groups.append([e])
+    return groups
+
+
 def plot(loop_dir: Path, out: Path | None = None) -> Path:
     """Drift share and live AUC at each check, the canary's AUC against the champion's, the
     rollout phases as bands and every decision as a line. Returns the PNG's path."""
@@ -65,7 +76,7 @@ def plot(loop_dir: Path, out: Path | None = None) -> Path:
     events = EventLog(loop_dir / "events.jsonl").read()
     days = _days(loop_dir / "days.jsonl")
     out = out or loop_dir / "timeline.png"
-    fig, (ax1, ax2) = plt.subplots(2, 1, figsize=(11, 6), sharex=True)
+    fig, (ax1, ax2) = plt.subplots(2, 1, figsize=(13, 6), sharex=True)
 
     def when(e):
         # a decision is taken after its day's traffic: draw it at the end of that day, where
@@ -73,41 +84,53 @@ def plot(loop_dir: Path, out: Path | None = None) -> Path:
         return dt.date.fromisoformat(e["day"]) + dt.timedelta(1)
 
     checks = [e for e in events if e["kind"] == "check" and e["day"]]
-    if checks:
+    # one line per champion: each is judged against its own reference, and has its own AUC
+    for i, group in enumerate(_by_version(checks)):
         ax1.plot(
-            [when(e) for e in checks],
-            [e["metrics"].get("drift_share") for e in checks],
-            "o-",
-            label="drift share (recent traffic vs the champion's training data)",
-        )
-    ax1.set_ylabel("drift share")
-    ax1.set_ylim(0, 1.05)
-    canary = [e for e in events if e["kind"] in ("canary-wait", "promote", "rollback") and e["day"]]
-    live = [e for e in checks if e["metrics"].get("live_auc") is not None]
-    if live:
-        ax2.plot(
-            [when(e) for e in live],
-            [e["metrics"]["live_auc"] for e in live],
+            [when(e) for e in group],
+            [e["metrics"].get("drift_share") for e in group],
             "o-",
             color="tab:blue",
-            label="champion, live AUC (labels landed)",
+            label=None if i else "drift share, vs the champion's own months",
+        )
+        ax1.annotate(
+            f"v{group[0]['version']}",
+            (when(group[0]), group[0]["metrics"].get("drift_share") or 0),
+            textcoords="offset points",
+            xytext=(0, 6),
+            fontsize=7,
+            color="tab:blue",
+        )
+    shares = [e["metrics"].get("drift_share") or 0 for e in checks]
+    ax1.set_ylabel("drift share")
+    # room for the small shares of a calibrated check, and for the decisions' labels above them
+    ax1.set_ylim(0, max(0.5, 1.6 * max(shares, default=0)))
+    canary = [e for e in events if e["kind"] in ("canary-wait", "promote", "rollback") and e["day"]]
+    live = [e for e in checks if e["metrics"].get("live_auc") is not None]
+    for i, group in enumerate(_by_version(live)):
+        ax2.plot(
+            [when(e) for e in group],
+            [e["metrics"]["live_auc"] for e in group],
+            "o-",
+            color="tab:blue",
+            label=None if i else "champion, live AUC (labels landed)",
         )
     with_auc = [e for e in canary if e["metrics"].get("candidate_auc") is not None]
-    if with_auc:
+    for i, group in enumerate(_by_version(with_auc)):  # one pair of lines per canary
         ax2.plot(
-            [when(e) for e in with_auc],
-            [e["metrics"]["candidate_auc"] for e in with_auc],
+            [when(e) for e in group],
+            [e["metrics"]["candidate_auc"] for e in group],
             "s-",
             color="tab:orange",
-            label="candidate on its canary rows",
+            label=None if i else "candidate on its canary rows",
         )
         ax2.plot(
-            [when(e) for e in with_auc],
-            [e["metrics"]["champion_auc"] for e in with_auc],
+            [when(e) for e in group],
+            [e["metrics"]["champion_auc"] for e in group],
             "s--",
             color="tab:blue",
             alpha=0.6,
-            label="champion on the same rows",
+            label=None if i else "champion on the same rows",
         )
     ax2.set_ylabel("AUC")
     for ax in (ax1, ax2):
@@ -131,7 +154,8 @@ def plot(loop_dir: Path, out: Path | None = None) -> Path:
         same_day = [m for m in marked[:i] if m["day"] == e["day"]]
         ax1.annotate(
             label,
-            (when(e), 1.0 - 0.3 * len(same_day)),
+            (when(e), 0.98 - 0.3 * len(same_day)),
+            xycoords=("data", "axes fraction"),
             rotation=90,
             fontsize=7,
             va="top",
@@ -141,10 +165,11 @@ def plot(loop_dir: Path, out: Path | None = None) -> Path:
     level = next((e["metrics"].get("drift_threshold") for e in checks), None)
     if level is not None:
         ax1.axhline(level, color="tab:blue", ls=":", lw=1, label=f"retrain trigger ({level})")
+    # beside the plots, where no decision's label can be under them
     if checks:
-        ax1.legend(loc="lower left", fontsize=8)
+        ax1.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8)
     if live or with_auc:
-        ax2.legend(loc="lower left", fontsize=8)
+        ax2.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8)
     ax1.set_title("Level 2: checks, retraining, shadow (purple), canary (orange), decisions")
     fig.autofmt_xdate()
     fig.tight_layout()
