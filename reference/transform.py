@@ -21,6 +21,7 @@ import json
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from itertools import repeat
 from pathlib import Path
 from typing import Any
 
@@ -100,9 +101,14 @@ class FeatureTransform:
             if small:
                 raw = data[col].tolist() if isinstance(data, pd.DataFrame) else list(data[col])
                 lookup = self._lookup(col)
-                keys = [_key(v) for v in raw]
-                codes = np.fromiter((lookup.get(k, UNKNOWN) for k in keys), np.int64, n)
-                present = np.fromiter((not _missing(v) for v in raw), bool, n)
+                kinds = set(map(type, raw))
+                if kinds == {str} or kinds == {int}:  # what a server request holds: no missing
+                    keys = raw if kinds == {str} else list(map(str, raw))
+                    present = True
+                else:
+                    keys = [_key(v) for v in raw]
+                    present = np.fromiter((not _missing(v) for v in raw), bool, n)
+                codes = np.fromiter(map(lookup.get, keys, repeat(UNKNOWN, n)), np.int64, n)
             else:
                 series = data[col] if isinstance(data, pd.DataFrame) else pd.Series(data[col])
                 present = series.notna().to_numpy()
@@ -114,24 +120,32 @@ class FeatureTransform:
                 )
             cat[:, j] = codes
             unknown[col] = int(((codes == UNKNOWN) & present).sum())
-        cols = []
-        flags = []
-        for col in NUMERIC:
-            values = _numbers(data[col])
-            is_missing = ~np.isfinite(values)
-            values = np.where(is_missing, self.median[col], values)
-            if col == "month":
-                angle = 2 * math.pi * (values - 1) / 12
-                cols += [np.sin(angle), np.cos(angle)]
-            else:
-                cols.append((values - self.mean[col]) / self.std[col])
-            flags.append(is_missing.astype("float64"))
-        num = (
-            np.column_stack(cols + flags).astype(np.float32)
-            if n
-            else np.zeros((0, self.num_features), np.float32)
-        )
+        if not n:
+            return Encoded(
+                cat=cat, num=np.zeros((0, self.num_features), np.float32), unknown=unknown
+            )
+        # all numerics at once, one row per column: the same arithmetic as column by column
+        median, mean, std = self._numeric_stats()
+        values = np.array([_numbers(data[col]) for col in NUMERIC])
+        is_missing = ~np.isfinite(values)
+        values = np.where(is_missing, median, values)
+        scaled = (values - mean) / std
+        m = NUMERIC.index("month")
+        angle = 2 * math.pi * (values[m] - 1) / 12
+        parts = [scaled[:m], [np.sin(angle), np.cos(angle)], scaled[m + 1 :], is_missing]
+        num = np.concatenate(parts).T.astype(np.float32, order="C")
         return Encoded(cat=cat, num=num, unknown=unknown)
+
+    def _numeric_stats(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        # median, mean and std as columns (one row per numeric), cached like the lookups
+        stats = self.__dict__.get("_stats")
+        if stats is None:
+            stats = tuple(
+                np.array([[part[col]] for col in NUMERIC], dtype="float64")
+                for part in (self.median, self.mean, self.std)
+            )
+            object.__setattr__(self, "_stats", stats)
+        return stats
 
     def _lookup(self, col: str) -> dict[str, int]:
         # cached on the instance (not a dataclass field: equality and JSON ignore it)
@@ -202,6 +216,10 @@ def _numbers(column) -> np.ndarray:
     """A column as float64 with NaN for missing (and, as pandas' coerce does, for non-numbers)."""
     if isinstance(column, pd.Series):
         return pd.to_numeric(column, errors="coerce").to_numpy(dtype="float64", na_value=np.nan)
+    try:  # numpy reads None as NaN itself; pd.NA and text that is no number raise
+        return np.array(column, dtype="float64")
+    except (TypeError, ValueError):
+        pass
     try:
         return np.array([np.nan if _missing(v) else v for v in column], dtype="float64")
     except (TypeError, ValueError):

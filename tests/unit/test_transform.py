@@ -106,3 +106,25 @@ def test_small_batches_take_a_fast_path_with_the_same_codes(fitted, july):
         fitted.apply({**{c: rows[c].tolist()[:1] for c in rows.columns}, "hour": [9.5]}).cat[0, 3]
         == UNKNOWN
     )
+
+
+def test_the_servers_plain_columns_encode_exactly_as_the_dataframe(fitted, july):
+    # what the request schema hands the transform: str, int, float and None in lists
+    rows = july.sample(64, random_state=5).reset_index(drop=True)
+    frame = rows.astype(object).where(rows.notna(), None)
+    columns = {c: frame[c].tolist() for c in rows.columns}
+    assert {type(v) for v in columns["carrier"]} == {str}
+    assert {type(v) for v in columns["hour"]} == {int}
+    assert None in columns["wind_dir"] or None in columns["pressure"]  # missing readings
+    import reference.transform as module
+
+    vectorised = module.SMALL_BATCH
+    try:
+        module.SMALL_BATCH = 0  # the pandas path: the reference
+        reference = fitted.apply(rows)
+    finally:
+        module.SMALL_BATCH = vectorised
+    for enc in (fitted.apply(columns), fitted.apply(rows)):
+        np.testing.assert_array_equal(enc.cat, reference.cat)
+        assert enc.num.tobytes() == reference.num.tobytes()  # bit for bit
+        assert enc.num.flags.c_contiguous and enc.unknown == reference.unknown
