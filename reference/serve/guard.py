@@ -13,7 +13,8 @@ import asyncio
 import json
 import time
 
-from reference.serve.schema import BadRequest, Limits, check_v2_structure, split_binary_request
+from reference.serve.schema import BadRequest, Limits
+from reference.serve.tensors import check_v2_structure, split_binary_request
 
 PREDICT_SUFFIXES = (":predict", "/infer")
 INFERENCE_HEADER = b"inference-header-content-length"  # the JSON header's size, binary requests
@@ -22,6 +23,7 @@ INFERENCE_HEADER = b"inference-header-content-length"  # the JSON header's size,
 # 16 MiB on loopback or a LAN takes well under a second; the time bound stops a slow client
 # from holding the connection, and a declared body over the byte bound is not read at all.
 DRAIN_MAX_BYTES = 16 << 20
+UNRECOGNIZED = "Unrecognized request format: "  # KServe's V1 answer to a body orjson cannot read
 DRAIN_MAX_SECONDS = 5.0
 
 
@@ -138,13 +140,21 @@ class Guard:
             elif protocol == "v2":
                 check_v2_structure(_parse_v2_json(body))
                 scope = _with_content_type(scope, b"application/json")  # tritonclient sends none
-            else:
+            elif b"ce-specversion" in headers:
+                # a CloudEvent: KServe reads it its own way; say here if it is no JSON
                 import orjson  # KServe's own parser: it rejects NaN and Infinity, as JSON does
 
                 try:
                     orjson.loads(body)
                 except orjson.JSONDecodeError as e:
                     return await reply(400, f"the body is not valid JSON: {e}")
+            else:
+                # KServe parses the body (orjson, once; a body that is not JSON comes back as its
+                # 400 "Unrecognized request format: ...", reworded by _rewrite), but only under
+                # exactly this content type: "application/json; charset=utf-8" or none at all
+                # would reach the model as bytes
+                if headers.get(b"content-type") != b"application/json":
+                    scope = _with_content_type(scope, b"application/json")
         except BadRequest as e:
             return await reply(e.status, e.message)
 
@@ -168,13 +178,30 @@ class Guard:
                 if message["status"] in (400, 422):
                     held["start"] = message
                     return
+                if protocol == "v2" and not _named(message, b"content-type", INFERENCE_HEADER):
+                    held["bare"] = message  # the predictor's V2 JSON, sent as bytes: see below
+                    return
                 return await send(message)
+            if "bare" in held:
+                # KServe sends an answer the model encoded itself as raw bytes, without a content
+                # type or length (a binary answer says inference-header-content-length instead)
+                held.setdefault("body", b"")
+                held["body"] += message.get("body", b"")
+                if message.get("more_body"):
+                    return
+                headers = [
+                    *held["bare"]["headers"],
+                    (b"content-type", b"application/json"),
+                    (b"content-length", str(len(held["body"])).encode()),
+                ]
+                await send({**held["bare"], "headers": headers})
+                return await send({"type": "http.response.body", "body": held["body"]})
             if "start" in held:
                 held.setdefault("body", b"")
                 held["body"] += message.get("body", b"")
                 if message.get("more_body"):
                     return
-                code, payload = _rewrite(held["start"]["status"], held["body"])
+                code, payload = _rewrite(held["start"]["status"], held["body"], protocol)
                 status["code"] = code
                 await send(
                     {
@@ -207,6 +234,11 @@ def _parse_v2_json(body: bytes):
         raise BadRequest(400, f"the body is not valid JSON: {strict}") from None
 
 
+def _named(message: dict, *names: bytes) -> bool:
+    """Whether a response start message has a header of one of these (lower-case) names."""
+    return any(k.lower() in names for k, _ in message.get("headers") or [])
+
+
 def _with_content_type(scope, ctype: bytes):
     headers = [(k, v) for k, v in scope.get("headers") or [] if k != b"content-type"]
     return {**scope, "headers": [*headers, (b"content-type", ctype)]}
@@ -234,8 +266,9 @@ async def _drain(receive, max_bytes: int, max_seconds: float) -> None:
         return  # a slow or stalled client: stop waiting for it and close
 
 
-def _rewrite(code: int, body: bytes) -> tuple[int, bytes]:
-    """KServe's 400 "[413] ..." as a 413; FastAPI's 422 validation detail as a 400 that says it."""
+def _rewrite(code: int, body: bytes, protocol: str = "v1") -> tuple[int, bytes]:
+    """KServe's 400 "[413] ..." as a 413; FastAPI's 422 validation detail as a 400 that says it;
+    KServe's V1 "Unrecognized request format: <orjson's error>" in the guard's own words."""
     import orjson
 
     try:
@@ -247,6 +280,10 @@ def _rewrite(code: int, body: bytes) -> tuple[int, bytes]:
     if code == 422 and isinstance(answer.get("detail"), list):
         return 400, json.dumps({"error": _validation_message(answer["detail"])}).encode()
     error = answer.get("error", "")
+    if protocol == "v1" and code == 400 and isinstance(error, str):
+        reason = error.removeprefix(UNRECOGNIZED)
+        if reason != error:
+            return 400, json.dumps({"error": f"the body is not valid JSON: {reason}"}).encode()
     if (
         isinstance(error, str)
         and error.startswith("[")

@@ -79,29 +79,23 @@ class PayloadLog:
         """Append one record per row; False when the write failed (the records are lost)."""
         now = datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
         names = list(columns)
-        features = [
-            dict(zip(names, row, strict=True)) for row in zip(*columns.values(), strict=True)
-        ]
-        # orjson (KServe's own JSON library) is ~10x faster than json.dumps per row, which
-        # dominated a 64-row request; NaN cannot occur here (the schema turned it into null)
-        import orjson
-
-        lines = [
-            orjson.dumps(
-                {
-                    "request_id": request_id,
-                    "row": i,
-                    "time": now,
-                    "model_version": version,
-                    "features": f,
-                    "probability": round(float(p), 6),
-                    "label": int(y),
-                }
-            )
-            for i, (f, p, y) in enumerate(
-                zip(features, proba.tolist(), label.tolist(), strict=True)
+        records = [
+            {
+                "request_id": request_id,
+                "row": i,
+                "time": now,
+                "model_version": version,
+                "features": dict(zip(names, row, strict=False)),  # a row of the n columns: n values
+                "probability": round(float(p), 6),
+                "label": int(y),
+            }
+            for i, (row, p, y) in enumerate(
+                zip(
+                    zip(*columns.values(), strict=True), proba.tolist(), label.tolist(), strict=True
+                )
             )
         ]
+        data = _json_lines(records)
         with self._lock:
             try:
                 if self._fd is not None and os.fstat(self._fd).st_size > self.max_bytes:
@@ -109,7 +103,7 @@ class PayloadLog:
                     self._path = self._new_path()
                 if self._fd is None:
                     self._open()
-                _write_all(self._fd, b"\n".join(lines) + b"\n")
+                _write_all(self._fd, data)
                 return True
             except OSError as e:
                 self._drop()
@@ -139,6 +133,22 @@ class PayloadLog:
         if self._fd is not None:
             fd, self._fd = self._fd, None
             os.close(fd)
+
+
+def _json_lines(records: list[dict]) -> bytes:
+    """Each record as one line of JSON, the same bytes as ``orjson.dumps`` of each record: one
+    orjson call for them all, its array cut at the records' boundaries (a 64-row request spent
+    more in 64 calls than in the encoding). Every record starts with the key "request_id", and a
+    quote inside a string is escaped, so ``},{"request_id":`` occurs only between records.
+
+    orjson (KServe's own JSON library) is ~10x faster than json.dumps; NaN cannot occur here
+    (the schema turned it into null)."""
+    import orjson
+
+    if not records:
+        return b""
+    blob = orjson.dumps(records)
+    return blob[1:-1].replace(b'},{"request_id":', b'}\n{"request_id":') + b"\n"
 
 
 def _write_all(fd: int, data: bytes) -> None:

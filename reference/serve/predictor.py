@@ -4,10 +4,11 @@
 
     load()         resolve the model (``models:/<name>@champion`` by default, or a bundle folder),
                    fetch weights + architecture + transform together, set ``ready`` (readiness)
-    preprocess()   V1 ``{"instances": [...]}`` or a V2 ``InferRequest`` -> a validated DataFrame;
+    preprocess()   V1 ``{"instances": [...]}`` or a V2 ``InferRequest`` -> validated columns;
                    every predictable mistake raises ``InvalidInput`` (a 400 that says what is wrong)
     predict()      the saved transform, then the network: exactly the training path
-    postprocess()  probability, label and model version, in the protocol the request used;
+    postprocess()  probability, label and model version, in the protocol the request used (V2
+                   JSON as the encoded bytes; binary outputs as KServe's ``InferResponse``);
                    the prediction monitoring and the payload log are fed here
 
 Override ``preprocess`` to accept another request shape, ``postprocess`` to change the answer;
@@ -20,6 +21,7 @@ the metrics and the payload log rebuild their own handles (see their modules).
 
 from __future__ import annotations
 
+import contextlib
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -194,7 +196,11 @@ class FlightDelayPredictor(Model):
             # a failed write costs the record, never the answer: counted here, warned once there
             if not written and self.telemetry is not None:
                 self.telemetry.payload_write_errors.inc()
-        if result["v2"]:
+        if result["v2"] and not (result["binary"] or result["outputs"]):
+            return _v2_json_answer(
+                result["id"] or uuid.uuid4().hex, self.name, self.version, proba, label
+            )
+        if result["v2"]:  # binary outputs, or a choice of outputs: KServe encodes them
             return InferResponse(
                 response_id=result["id"] or uuid.uuid4().hex,
                 model_name=self.name,
@@ -216,6 +222,38 @@ class FlightDelayPredictor(Model):
         }
 
 
+def _v2_json_answer(
+    response_id: str, name: str, version: str, proba: np.ndarray, label: np.ndarray
+) -> bytes:
+    """The V2 JSON answer, encoded here: the same bytes KServe and FastAPI write for the
+    ``InferResponse`` (each tensor a list, no parameters), without their pydantic round trip and
+    per-value encoding (180 µs of a 64-row request, against 5 here). KServe sends bytes as they
+    are; the guard gives them their content type and length."""
+    import orjson
+
+    def output(name: str, datatype: str, data: np.ndarray) -> dict:
+        return {
+            "name": name,
+            "shape": [len(data)],
+            "datatype": datatype,
+            "parameters": None,
+            "data": data.tolist(),
+        }
+
+    return orjson.dumps(
+        {
+            "model_name": name,
+            "model_version": version,
+            "id": response_id,
+            "parameters": None,
+            "outputs": [
+                output("probability", "FP64", proba.round(6)),
+                output("label", "INT64", label),
+            ],
+        }
+    )
+
+
 def _datatype(feature: str) -> str:
     if feature in STRINGS:
         return "BYTES"
@@ -224,20 +262,44 @@ def _datatype(feature: str) -> str:
 
 def _input_counts(columns: dict[str, list], unknown: dict[str, int]) -> tuple[dict, dict, dict]:
     """Per feature: missing values, and values outside the physical range (numpy, no pandas)."""
-    missing = {
-        c: sum(1 for v in columns[c] if v is None or v != v) for c in (*CATEGORICAL, *NUMERIC)
-    }
+    numbers = None  # a few rows: plain Python beats building an array
+    # many: the numbers as one array, a row per feature, NaN for a missing (None) reading;
+    # values the schema does not let through (text) are counted value by value instead
+    if len(columns[NUMERIC[0]]) > 16:
+        with contextlib.suppress(TypeError, ValueError):
+            numbers = np.array([columns[c] for c in NUMERIC], dtype="float64")
+    missing = {c: _missing(columns[c]) for c in CATEGORICAL}
+    if numbers is None:
+        missing |= {c: _missing(columns[c]) for c in NUMERIC}
+    else:
+        missing |= dict(zip(NUMERIC, np.isnan(numbers).sum(axis=1).tolist(), strict=True))
     out_of_range = {}
+    if numbers is not None:  # every numeric feature has a range: one comparison for them all
+        outside = (numbers < _LOW) | (numbers > _HIGH)  # NaN is neither
+        out_of_range = dict(zip(NUMERIC, outside.sum(axis=1).tolist(), strict=True))
     for col, (low, high) in RANGES.items():
-        if len(columns[col]) <= 16:  # a few rows: plain Python beats building an array
-            out_of_range[col] = sum(
-                1 for v in columns[col] if v is not None and v == v and not low <= v <= high
-            )
-            continue
-        values = np.array([np.nan if v is None else v for v in columns[col]], dtype="float64")
-        with np.errstate(invalid="ignore"):
-            out_of_range[col] = int(((values < low) | (values > high)).sum())
-    return missing, unknown, out_of_range
+        if col not in out_of_range:
+            out_of_range[col] = _outside(columns[col], low, high)
+    return missing, unknown, {col: out_of_range[col] for col in RANGES}
+
+
+# the physical ranges of the numeric features, as columns (one row per feature)
+_LOW, _HIGH = (np.array([[RANGES[c][i]] for c in NUMERIC], dtype="float64") for i in (0, 1))
+
+
+def _missing(values: list) -> int:
+    if set(map(type, values)) <= {str, int}:  # neither can be None or NaN
+        return 0
+    return sum(1 for v in values if v is None or v != v)
+
+
+def _outside(values: list, low: float, high: float) -> int:
+    try:  # the usual case, all in range, in two C-level passes
+        if low <= min(values) and max(values) <= high:
+            return 0
+    except TypeError:  # None among them
+        pass
+    return sum(1 for v in values if v is not None and v == v and not low <= v <= high)
 
 
 def _refuse_unscorable(columns: dict[str, list], proba: np.ndarray, v2: bool) -> None:

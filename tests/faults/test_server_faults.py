@@ -33,7 +33,8 @@ from reference.model import load_bundle
 from reference.serve import client
 from reference.serve.guard import DRAIN_MAX_BYTES, DRAIN_MAX_SECONDS
 from reference.serve.payload_log import read_payload_log
-from reference.serve.schema import V2_DATATYPES, Limits
+from reference.serve.schema import Limits
+from reference.serve.tensors import V2_DATATYPES
 
 pytestmark = [pytest.mark.integration, pytest.mark.fault]
 NAME = "flight-delay"

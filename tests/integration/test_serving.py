@@ -84,6 +84,32 @@ def test_v1_and_v2_agree_and_equal_in_process_predictions(settings, server, rows
     assert ((v1["probability"] >= 0.5).astype(int) == v1["label"]).all()
 
 
+def test_a_v2_json_answer_says_its_content_type_and_length(server, rows):
+    # the predictor encodes it; KServe sends those bytes bare and the guard names them
+    body = json.dumps({"inputs": client.v2_inputs(rows.head(3))}).encode()
+    req = urllib.request.Request(
+        _v2(server), data=body, method="POST", headers={"Content-Type": "application/json"}
+    )
+    with urllib.request.urlopen(req, timeout=10) as resp:
+        raw = resp.read()
+        assert resp.headers["content-type"] == "application/json"
+        assert int(resp.headers["content-length"]) == len(raw)
+        assert "transfer-encoding" not in resp.headers
+    answer = json.loads(raw)
+    assert [(o["name"], o["shape"]) for o in answer["outputs"]] == [
+        ("probability", [3]),
+        ("label", [3]),
+    ]
+
+
+@pytest.mark.parametrize("ctype", ["application/json; charset=utf-8", "Application/JSON", ""])
+def test_v1_json_under_another_spelling_of_its_content_type_is_answered(server, rows, ctype):
+    # KServe parses V1 only under exactly "application/json"; the guard says that to it
+    body = json.dumps({"instances": client.instances(rows.head(2))}).encode()
+    status, answer = client.request(_v1(server), body, ctype)
+    assert status == 200 and len(answer["predictions"]) == 2, answer
+
+
 def _instance(rows, **changes):
     item = client.instances(rows.head(1))[0]
     item.update(changes)
