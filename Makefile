@@ -114,6 +114,7 @@ bench: setup ## benchmarks (not tests): results go to docs/benchmarks.md
 	$(BIN)/python bench/serving.py --write docs/benchmarks.md
 	$(BIN)/python bench/loop.py --write docs/benchmarks.md
 	$(BIN)/python bench/canary.py --write docs/benchmarks.md
+	$(BIN)/python bench/drift_year.py --write docs/benchmarks.md
 	$(BIN)/python bench/gameday.py --write docs/benchmarks.md
 	$(BIN)/python bench/labs.py --write docs/benchmarks.md
 
