@@ -262,25 +262,30 @@ def _datatype(feature: str) -> str:
 
 def _input_counts(columns: dict[str, list], unknown: dict[str, int]) -> tuple[dict, dict, dict]:
     """Per feature: missing values, and values outside the physical range (numpy, no pandas)."""
-    numbers = None  # a few rows: plain Python beats building an array
-    # many: the numbers as one array, a row per feature, NaN for a missing (None) reading;
-    # values the schema does not let through (text) are counted value by value instead
+    numbers = None
+    # many rows: the numbers as one array, a row per feature, NaN for a missing (None) reading
     if len(columns[NUMERIC[0]]) > 16:
-        with contextlib.suppress(TypeError, ValueError):
+        with contextlib.suppress(TypeError, ValueError):  # text: counted value by value below
             numbers = np.array([columns[c] for c in NUMERIC], dtype="float64")
+    if numbers is None:  # a few rows: plain Python beats building an array
+        missing = {
+            c: sum(1 for v in columns[c] if v is None or v != v) for c in (*CATEGORICAL, *NUMERIC)
+        }
+        out_of_range = {
+            col: sum(1 for v in columns[col] if v is not None and v == v and not low <= v <= high)
+            for col, (low, high) in RANGES.items()
+        }
+        return missing, unknown, out_of_range
     missing = {c: _missing(columns[c]) for c in CATEGORICAL}
-    if numbers is None:
-        missing |= {c: _missing(columns[c]) for c in NUMERIC}
-    else:
-        missing |= dict(zip(NUMERIC, np.isnan(numbers).sum(axis=1).tolist(), strict=True))
-    out_of_range = {}
-    if numbers is not None:  # every numeric feature has a range: one comparison for them all
-        outside = (numbers < _LOW) | (numbers > _HIGH)  # NaN is neither
-        out_of_range = dict(zip(NUMERIC, outside.sum(axis=1).tolist(), strict=True))
-    for col, (low, high) in RANGES.items():
-        if col not in out_of_range:
-            out_of_range[col] = _outside(columns[col], low, high)
-    return missing, unknown, {col: out_of_range[col] for col in RANGES}
+    missing |= dict(zip(NUMERIC, np.isnan(numbers).sum(axis=1).tolist(), strict=True))
+    # every numeric feature has a range: one comparison for them all (NaN is neither side)
+    outside = (numbers < _LOW) | (numbers > _HIGH)
+    counted = dict(zip(NUMERIC, outside.sum(axis=1).tolist(), strict=True))
+    out_of_range = {
+        col: counted[col] if col in counted else _outside(columns[col], low, high)
+        for col, (low, high) in RANGES.items()
+    }
+    return missing, unknown, out_of_range
 
 
 # the physical ranges of the numeric features, as columns (one row per feature)
