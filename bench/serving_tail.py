@@ -13,7 +13,8 @@ concurrency 8, each on 8 new keep-alive connections, alternate between two kinds
   balanced   connections reopened until each worker holds 4
 
 For each cell: the spread, the p50 and p99 of all requests and of each worker's, the generator's
-CPU. Which worker holds a connection is read from the server processes' sockets (psutil). Every
+CPU and other jobs' (each cell first waits for the machine to be quiet, as bench/serving.py's do).
+Which worker holds a connection is read from the server processes' sockets (psutil). Every
 garbage collection in the server's processes is timed (``gc.callbacks``, from a sitecustomize
 put on the server's PYTHONPATH) and the ones that ran during the cells are counted.
 """
@@ -134,6 +135,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workspace", type=Path, help="reuse a workspace that has a champion")
     parser.add_argument("--cells", type=int, default=12, help="cells, natural and balanced in turn")
     parser.add_argument("--seconds", type=float, default=3.0, help="measured seconds per cell")
+    parser.add_argument(
+        "--max-wait",
+        type=float,
+        default=300,
+        help="before each cell, wait for other jobs to be under 15%% of a core, up to this many "
+        "seconds over the whole run (default %(default)s)",
+    )
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="bench-tail-") as tmp_name:
         tmp = Path(tmp_name)
@@ -153,15 +161,16 @@ def main(argv: list[str] | None = None) -> int:
             os.environ.pop(key)
         requests = serving.build_requests(run, rows.iloc[:512], rows.iloc[512:])["v1 instances", 1]
         results, new_loop = [], serving._loop_factory()[0]
+        quiet = serving.Quiet(15, args.max_wait)
         try:
             with asyncio.Runner(loop_factory=new_loop) as runner:
                 for i in range(args.cells):
                     kind = "balanced" if i % 2 else "natural"
+                    quiet()  # other jobs' load would be measured as tail
                     res = runner.run(cell(run, requests, kind == "balanced", args.seconds))
-                    spread = "/".join(
-                        str(w["connections"])
-                        for w in sorted(res["workers"].values(), key=lambda w: -w["connections"])
-                    )
+                    held = sorted((w["connections"] for w in res["workers"].values()), reverse=True)
+                    held += [0] * (serving.WORKERS - len(held))  # a worker with none: 8/0
+                    spread = "/".join(map(str, held))
                     res.update(kind=kind, spread=spread)
                     results.append(res)
                     print(
@@ -186,13 +195,17 @@ def main(argv: list[str] | None = None) -> int:
         + "/".join(f"{ms:.2f}" for ms in gc["longest_ms"])
         + " ms"
     )
-    for spread in sorted({r["spread"] for r in results}):
-        ratios = [r["p99_ms"] / r["p50_ms"] for r in results if r["spread"] == spread]
-        busy = max(r["other_cpu"] for r in results if r["spread"] == spread)
+    quiet_cells = [r for r in results if r["other_cpu"] <= serving.CONTENDED]
+    if len(quiet_cells) < len(results):
+        print(
+            f"left out below: {len(results) - len(quiet_cells)} cell(s) during which other jobs "
+            f"took more than {serving.CONTENDED}% of a core"
+        )
+    for spread in sorted({r["spread"] for r in quiet_cells}):
+        ratios = [r["p99_ms"] / r["p50_ms"] for r in quiet_cells if r["spread"] == spread]
         print(
             f"spread {spread}: p99/p50 {min(ratios):.2f}-{max(ratios):.2f}, over 2x in "
-            f"{sum(x > 2 for x in ratios)} of {len(ratios)} cells (other jobs: up to {busy:.0f}% "
-            "of a core)"
+            f"{sum(x > 2 for x in ratios)} of {len(ratios)} cells"
         )
     return 0
 
