@@ -132,8 +132,10 @@ async def _all_workers_metrics(request: Request) -> Response:
 
 def listening_sockets(config) -> list[socket.socket]:
     """The sockets the workers accept on: on Linux one per worker, all on the same port with
-    SO_REUSEPORT, so that the kernel spreads new connections evenly over the workers; elsewhere
-    one, shared (macOS's SO_REUSEPORT does not spread).
+    SO_REUSEPORT, so that the kernel spreads new connections over the workers by a hash of their
+    addresses (even on average; 8 connections on 2 workers split 4/4 about a quarter of the time
+    and 6/2 or worse about as often: bench/serving_tail.py); elsewhere one, shared (macOS's
+    SO_REUSEPORT does not spread).
 
     Why not KServe's one shared socket: a worker woken by a new connection accepts every
     connection waiting, so a burst of keep-alive connections (a client's pool, a proxy's) all
