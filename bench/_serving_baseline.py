@@ -25,9 +25,10 @@ import subprocess
 import sys
 import tarfile
 import time
-import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
+
+from reference.serve.client import get_status
 
 COMMIT = "6725d80"
 LABEL = f"kserve-{COMMIT}"
@@ -117,7 +118,7 @@ def start(
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             raise RuntimeError(f"it exited ({proc.returncode}): {_tail(log)}")
-        if _ready(f"http://127.0.0.1:{port}/v2/models/{name}/ready"):
+        if get_status(f"http://127.0.0.1:{port}/v2/models/{name}/ready") == 200:
             return proc, time.perf_counter() - started
         time.sleep(0.25)
     os.killpg(proc.pid, signal.SIGKILL)
@@ -131,14 +132,6 @@ def served_version(log: Path) -> str | None:
         if line.startswith("serving ") and " version " in line:
             return line.split(" version ", 1)[1].split()[0]
     return None
-
-
-def _ready(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(url, timeout=2) as resp:
-            return resp.status == 200
-    except Exception:
-        return False
 
 
 def _tail(log: Path, lines: int = 5) -> str:

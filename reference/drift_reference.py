@@ -179,7 +179,7 @@ def calibrate(
     """Sample the reference from ``frame`` (the months' flights) and score each of its own
     windows against it: ~0.6 s a window, 8 windows for two months of weekly checks."""
     params = params or MonitorParams()
-    sample = frame.sample(min(sample_rows, len(frame)), random_state=0)
+    sample = _sample(frame, sample_rows)
     own = windows(frame, window_days, time_col)
     scores = [monitor.drift_scores(sample, w, params) for w in own]
     thresholds = thresholds_from(scores, params, margin)
@@ -190,5 +190,9 @@ def with_sample(
     ref: DriftReference, frame: pd.DataFrame, sample_rows: int = SAMPLE_ROWS
 ) -> DriftReference:
     """A reference read back from tags, with the same sample calibrate drew (same seed)."""
-    sample = frame.sample(min(sample_rows, len(frame)), random_state=0)
-    return replace(ref, sample=sample)
+    return replace(ref, sample=_sample(frame, sample_rows))
+
+
+def _sample(frame: pd.DataFrame, rows: int) -> pd.DataFrame:
+    """The reference the check scores against: seeded, so tags read back meet the same rows."""
+    return frame.sample(min(rows, len(frame)), random_state=0)
