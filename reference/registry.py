@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 import os
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from importlib.metadata import version
 from pathlib import Path
 
@@ -54,6 +54,29 @@ def client(settings: Settings):
         c.create_experiment(settings.experiment, artifact_location=location)
     mlflow.set_experiment(settings.experiment)
     return c
+
+
+def prepare_store(settings: Settings) -> bool:
+    """Create a new local store ahead of the first register: MLflow's tables and the experiment
+    (most of a second; the warm runner calls this while the first stages run). The store is
+    built under another name and linked into place only while there is still none, so a run
+    killed half-way never leaves a half-made store. False where there was nothing to do: a store
+    exists (or is being made by another process), or the store is not a local sqlite file."""
+    if not settings.tracking_uri.startswith("sqlite:///"):
+        return False
+    db = Path(settings.tracking_uri.removeprefix("sqlite:///"))
+    if db.exists():
+        return False
+    make_dir(db.parent, f"the MLflow store at {db.parent}")
+    draft = db.with_name(f".{db.name}.{os.getpid()}.new")
+    try:
+        client(replace(settings, tracking_uri=f"sqlite:///{draft}"))
+        os.link(draft, db)  # fails if a store appeared meanwhile: that one is kept
+    except FileExistsError:
+        return False
+    finally:
+        draft.unlink(missing_ok=True)
+    return True
 
 
 def pip_requirements() -> list[str]:

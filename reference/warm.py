@@ -7,7 +7,9 @@ processes each paid it. So ``mlops-lab pipeline`` starts a *runner* (``python -m
 next to `dvc repro`, the way Python's ``multiprocessing`` forkserver works:
 
 - the runner imports the libraries the stages use, in the order the stages need them, while the
-  first stages run;
+  first stages run. It is a small chain of processes, one per group of stages (``GROUPS``): each
+  imports its group's libraries and then forks the next group's runner, so the imports still run
+  one after another, and a stage never waits for an import that only a later stage uses;
 - a stage command that finds the runner (``MLOPS_LAB_STAGE_RUNNER`` names its socket) hands it
   its arguments, folder, environment and its stdin, stdout and stderr (file descriptors passed
   over a Unix socket), and waits;
@@ -43,37 +45,56 @@ ENV = "MLOPS_LAB_STAGE_RUNNER"  # the runner's socket, for the stage commands
 SWITCH = "MLOPS_LAB_WARM_STAGES"  # "0": every stage in its own cold process
 STAGES = ("ingest", "validate", "transform", "train", "evaluate", "register", "gate")
 COMMANDS = (*STAGES, "tag-data-version")  # and the pipeline's own last step
-# What the stages import, in the order they need it: ingest and validate must not wait for torch.
-WARM_UP = (
-    "pandas",
-    "pyarrow.parquet",
-    "reference.cli",
-    "reference.ingest",
-    "pandera.pandas",
-    "scipy.stats",
-    "scipy.spatial.distance",
-    "reference.validate",
-    "reference.transform",
-    "torch",
-    "torch._dynamo",  # torch.optim's first optimizer imports it: two seconds, once
-    "reference.train",
-    "matplotlib.pyplot",
-    "sklearn.linear_model",
-    "sklearn.calibration",
-    "sklearn.metrics",
-    "reference.evaluate",
-    "mlflow",
-    "mlflow.pyfunc",
-    "mlflow.models",
-    "mlflow.store.tracking.sqlalchemy_store",
-    "IPython",  # MLflow's start_run looks for a Databricks notebook through it
-    "reference.registry",
-    "reference.gate",
-    "rich.console",
-    # MLflow checks a model's pip requirements against a map of every installed distribution,
-    # built by reading all their metadata (seconds); built here, every stage inherits it
-    "mlflow.utils.requirements_utils:_init_modules_to_packages_map",
+# What the stages import, by group of stages: one runner process per group. The first runner
+# imports the first group's libraries, then forks the next group's runner, which imports the
+# next libraries, and so on: the imports still run one after another while the first stages
+# run, but a stage is forked from its own group's runner, so it never waits for an import it
+# does not use (one runner importing torch kept validate waiting most of a second).
+GROUPS: tuple[tuple[tuple[str, ...], tuple[str, ...]], ...] = (
+    (("ingest",), ("pandas", "pyarrow.parquet", "reference.cli", "reference.ingest")),
+    (
+        ("validate", "transform"),
+        (
+            "pandera.pandas",
+            "scipy.stats",
+            "scipy.spatial.distance",
+            "reference.validate",
+            "reference.transform",
+        ),
+    ),
+    (
+        ("train",),
+        (
+            "torch",
+            "torch._dynamo",  # torch.optim's first optimizer imports it: a second, once
+            "reference.train",
+        ),
+    ),
+    (
+        ("evaluate", "register", "gate", "tag-data-version"),
+        (
+            "matplotlib.pyplot",
+            "sklearn.linear_model",
+            "sklearn.calibration",
+            "sklearn.metrics",
+            "reference.evaluate",
+            "mlflow",
+            "mlflow.pyfunc",
+            "mlflow.models",
+            "mlflow.store.tracking.sqlalchemy_store",
+            "IPython",  # MLflow's start_run looks for a Databricks notebook through it
+            "reference.registry",
+            "reference.gate",
+            "rich.console",
+            # MLflow checks a model's pip requirements against a map of every installed
+            # distribution, built by reading all their metadata (a second); built here, every
+            # stage inherits it
+            "mlflow.utils.requirements_utils:_init_modules_to_packages_map",
+            "reference.warm:_prepare_store",
+        ),
+    ),
 )
+COLD = ((COMMANDS, ()),)  # one runner, nothing imported ahead (``Runner.start(warm_up=False)``)
 MESSAGE = 1 << 20  # the largest request (arguments, folder, environment) read in one message
 
 
@@ -100,7 +121,7 @@ def delegate(
     conn = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
     streams, spare = _streams()
     try:
-        conn.connect(path)
+        conn.connect(str(_socket_for(Path(path), args[0])))
         request = {
             "argv": args,
             "cwd": str(cwd or os.getcwd()),
@@ -166,6 +187,20 @@ def _streams() -> tuple[list[int], list[int]]:
     return streams, spare
 
 
+def _group_socket(path: Path, group: int) -> Path:
+    """Group 0's runner listens at ``path`` itself, the others beside it."""
+    return path if group == 0 else path.with_name(f"{GROUPS[group][0][0]}.sock")
+
+
+def _socket_for(path: Path, command: str) -> Path:
+    """The socket of the runner whose group runs ``command``: ``path`` where there is none (a
+    runner without its warm-up runs every command)."""
+    for group, (commands, _) in enumerate(GROUPS):
+        if command in commands and group and _group_socket(path, group).exists():
+            return _group_socket(path, group)
+    return path
+
+
 def _receive(conn: socket.socket) -> dict:
     data = conn.recv(MESSAGE)
     if not data:
@@ -226,16 +261,32 @@ class Runner:
         shutil.rmtree(self.folder, ignore_errors=True)
 
 
-def serve(path: Path, warm_up: tuple[str, ...] = WARM_UP) -> None:
-    """The runner's loop: take stage requests as they come, import the next library when idle."""
+def serve(path: Path, groups=GROUPS) -> None:
+    """The first runner: listen for every group, then take its own group's stage requests as they
+    come, import its group's next library when idle, and once they are all in, fork the next
+    group's runner (see ``GROUPS``)."""
     os.environ["MLFLOW_CONFIGURE_LOGGING"] = "false"  # as the stage CLI sets it before MLflow
     os.environ.setdefault("MPLBACKEND", "Agg")
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl+C is for the stage, not for the runner
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    # every group's socket takes connections from the start (a request for a later group waits
+    # in its queue while that runner imports); the first one last: its appearance says "ready"
+    listeners = [_listen(_group_socket(path, g)) for g in reversed(range(len(groups)))][::-1]
+    _serve(0, groups, listeners)
+
+
+def _listen(path: Path) -> socket.socket:
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
     listener.bind(f"{path}.new")
     listener.listen(8)
     os.rename(f"{path}.new", path)  # the socket appears only once it takes connections
+    return listener
+
+
+def _serve(group: int, groups, listeners: list[socket.socket | None]) -> None:
+    """One group's runner loop; never returns (SIGTERM, or the runner above it dying, ends it)."""
+    commands, steps = groups[group]
+    listener = listeners[group]
     sel = selectors.DefaultSelector()
     sel.register(listener, selectors.EVENT_READ, None)
     # a child's exit wakes the loop (through this pipe), so it is reaped at once
@@ -246,12 +297,13 @@ def serve(path: Path, warm_up: tuple[str, ...] = WARM_UP) -> None:
     signal.signal(signal.SIGCHLD, lambda *_: None)
     sel.register(wake_r, selectors.EVENT_READ, "wake")
     children: dict[int, socket.socket] = {}  # pid -> the stage command's connection
-    pending = list(warm_up)
+    pending = list(steps)
+    later = group + 1 < len(groups)  # the next group's runner is still to be forked
     while True:
-        events = sel.select(timeout=0 if pending else None)
+        events = sel.select(timeout=0 if pending or later else None)
         for key, _ in events:
             if key.fileobj is listener:
-                _accept(listener, sel, children)
+                _accept(listener, sel, children, commands, listeners)
             elif key.data == "wake":
                 with contextlib.suppress(BlockingIOError):
                     os.read(wake_r, 512)
@@ -262,8 +314,42 @@ def serve(path: Path, warm_up: tuple[str, ...] = WARM_UP) -> None:
                     gone = True
                 _drop(sel, children, key.data, kill=gone)
         _reap(sel, children)
-        if pending and not events:
+        if events:
+            continue
+        if pending:
             _warm(pending.pop(0))
+        elif later:
+            later = False
+            parent = os.getpid()
+            if os.fork() == 0:
+                _leave(sel, children, [listener])
+                from reference.runlock import dies_with
+
+                arm = dies_with(parent)  # the runners go with the first one (Runner.stop)
+                if arm is not None:
+                    arm()
+                listeners[group] = None
+                _serve(group + 1, groups, listeners)
+            for g in range(group + 1, len(groups)):  # theirs now
+                listeners[g].close()
+                listeners[g] = None
+
+
+def _leave(sel, children: dict[int, socket.socket], listeners) -> None:
+    """In a child just forked from a runner: close what belongs to the runner's loop."""
+    wake = signal.set_wakeup_fd(-1)
+    if wake != -1:
+        os.close(wake)
+    signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+    for key in list(sel.get_map().values()):
+        if isinstance(key.fileobj, int):
+            os.close(key.fileobj)
+    sel.close()
+    for listener in listeners:
+        if listener is not None:
+            listener.close()
+    for other in children.values():
+        other.close()
 
 
 def _warm(step: str) -> None:
@@ -275,7 +361,29 @@ def _warm(step: str) -> None:
             getattr(loaded, function)()
 
 
-def _accept(listener: socket.socket, sel, children: dict[int, socket.socket]) -> None:
+def _prepare_store() -> None:
+    """A new workspace's MLflow store, made ahead of the register stage (see
+    ``reference.registry.prepare_store``), in a child that exits after: no open database is
+    inherited by the stages forked later."""
+    if "MLOPS_LAB_WORKSPACE" not in os.environ:
+        return  # a runner not started by a pipeline run: no workspace of its own to prepare
+    pid = os.fork()
+    if pid == 0:
+        code = 1
+        try:
+            from reference.config import get_settings
+            from reference.registry import prepare_store
+
+            settings = get_settings()
+            os.chdir(settings.project)  # where the register stage would have made it from
+            prepare_store(settings)
+            code = 0
+        finally:
+            os._exit(code)
+    os.waitpid(pid, 0)
+
+
+def _accept(listener: socket.socket, sel, children, commands, listeners) -> None:
     conn, _ = listener.accept()
     creds = conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
     peer, uid, _ = struct.unpack("3i", creds)
@@ -283,8 +391,8 @@ def _accept(listener: socket.socket, sel, children: dict[int, socket.socket]) ->
     try:
         data, fds, _, _ = socket.recv_fds(conn, MESSAGE, 3)
         request = json.loads(data)
-        if uid != os.getuid() or len(fds) != 3 or request["argv"][0] not in COMMANDS:
-            raise ValueError("not a stage request from this user")
+        if uid != os.getuid() or len(fds) != 3 or request["argv"][0] not in commands:
+            raise ValueError("not a stage request from this user, or not for this runner")
         client_pgid = os.getpgid(peer)  # OSError: it is already gone
     except (OSError, ValueError, KeyError, IndexError, TypeError):
         for fd in fds:  # refused: what it passed is not kept open here
@@ -295,17 +403,7 @@ def _accept(listener: socket.socket, sel, children: dict[int, socket.socket]) ->
     sys.stderr.flush()
     pid = os.fork()
     if pid == 0:
-        wake = signal.set_wakeup_fd(-1)
-        if wake != -1:
-            os.close(wake)
-        signal.signal(signal.SIGCHLD, signal.SIG_DFL)
-        for key in list(sel.get_map().values()):
-            if isinstance(key.fileobj, int):
-                os.close(key.fileobj)
-        sel.close()
-        listener.close()
-        for other in children.values():
-            other.close()
+        _leave(sel, children, listeners)
         _run_stage(conn, request, fds, client_pgid)  # never returns
     for fd in fds:
         os.close(fd)
@@ -341,14 +439,6 @@ def _run_stage(conn: socket.socket, request: dict, fds: list[int], pgid: int) ->
     if arm is not None:
         arm()
     code = 1
-
-    def report() -> None:  # registered first, so it runs after every handler the stage adds
-        with contextlib.suppress(OSError):
-            sys.stdout.flush()
-            sys.stderr.flush()
-            conn.sendall(json.dumps({"exit": code}).encode())
-
-    atexit.register(report)
     sys.argv = ["python -m reference", *request["argv"]]
     try:
         from reference.cli import main
@@ -359,7 +449,20 @@ def _run_stage(conn: socket.socket, request: dict, fds: list[int], pgid: int) ->
         code = _exit_code(e.code)
     except KeyboardInterrupt:
         code = 130
-    sys.exit(code)
+    except BaseException:  # as an uncaught exception ends a process: its traceback, then 1
+        sys.excepthook(*sys.exc_info())
+    # Exit as Python would, minus the interpreter's teardown: freeing every module a warm
+    # interpreter holds (torch, MLflow, ...) costs two seconds of CPU, which the next stage
+    # would share its cores with. As multiprocessing's forked children do: wait for the
+    # stage's threads, then run its exit handlers, flush, report, and leave.
+    threading._shutdown()
+    atexit._run_exitfuncs()
+    with contextlib.suppress(OSError, ValueError):
+        sys.stdout.flush()
+        sys.stderr.flush()
+    with contextlib.suppress(OSError):
+        conn.sendall(json.dumps({"exit": code}).encode())
+    os._exit(code)
 
 
 def _exit_code(value) -> int:
@@ -405,4 +508,10 @@ def _drop(sel, children: dict[int, socket.socket], pid: int, kill: bool) -> None
 
 
 if __name__ == "__main__":
-    serve(Path(sys.argv[1]), () if "--cold" in sys.argv[2:] else WARM_UP)
+    if len(sys.argv) < 2 or sys.argv[1].startswith("-") or set(sys.argv[2:]) - {"--cold"}:
+        sys.exit(
+            "usage: python -m reference.warm SOCKET [--cold]\n"
+            "The stages' warm runner, started and stopped by `mlops-lab pipeline`; it listens at\n"
+            "SOCKET (and beside it, one socket per group of stages). --cold: import nothing ahead."
+        )
+    serve(Path(sys.argv[1]), COLD if "--cold" in sys.argv[2:] else GROUPS)

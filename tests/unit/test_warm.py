@@ -18,6 +18,7 @@ from pathlib import Path
 
 import psutil
 import pytest
+from mlflow import MlflowClient
 
 from reference import warm
 from reference.config import get_settings
@@ -149,6 +150,41 @@ def test_the_runner_dies_with_the_process_that_started_it(tmp_path):
     parent.wait()
     gone, alive = psutil.wait_procs([runner], timeout=10)
     assert gone and not alive
+
+
+def _runners(root: psutil.Process) -> list[psutil.Process]:
+    """The runner at ``root`` and the group runners forked one below the other (called before
+    any stage runs: each runner's only child is the next group's runner)."""
+    chain = [root]
+    while kids := chain[-1].children():
+        chain.append(kids[0])
+    return chain
+
+
+def test_each_group_of_stages_has_its_own_runner_and_all_go_with_the_first(project, monkeypatch):
+    # with its warm-up: one runner per group, the last one making the workspace's MLflow store
+    env = {**os.environ, "MLOPS_LAB_WORKSPACE": str(project.workspace)}
+    db = project.mlflow_dir / "mlflow.db"
+    assert not db.exists()
+    r = warm.Runner.start(env)
+    try:
+        assert r.wait_ready()
+        root = psutil.Process(r.proc.pid)
+        deadline = time.monotonic() + 120  # a group's runner starts once the one above imported
+        while time.monotonic() < deadline:
+            chain = _runners(root)
+            if len(chain) == len(warm.GROUPS) and db.exists():
+                break
+            time.sleep(0.1)
+        assert len(chain) == len(warm.GROUPS)
+        experiment = MlflowClient(project.tracking_uri).get_experiment_by_name(project.experiment)
+        assert experiment is not None  # made ahead of the register stage
+        for commands, _ in warm.GROUPS:  # every stage command is taken (not run cold: not None)
+            assert warm.delegate([commands[0], "--help"], r.env[warm.ENV]) == 0
+    finally:
+        r.stop()
+    gone, alive = psutil.wait_procs(chain, timeout=10)
+    assert gone and not alive  # stopping the first takes the whole chain
 
 
 def test_a_pipeline_run_with_and_without_the_runner_writes_the_same_data(tmp_path, monkeypatch):
