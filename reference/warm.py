@@ -453,8 +453,9 @@ def _run_stage(conn: socket.socket, request: dict, fds: list[int], pgid: int) ->
         sys.excepthook(*sys.exc_info())
     # Exit as Python would, minus the interpreter's teardown: freeing every module a warm
     # interpreter holds (torch, MLflow, ...) costs two seconds of CPU, which the next stage
-    # would share its cores with. As multiprocessing's forked children do: wait for the
-    # stage's threads, then run its exit handlers, flush, report, and leave.
+    # would share its cores with. What Python's exit does first is done here (wait for the
+    # stage's threads, run its exit handlers, flush); then, as multiprocessing's forked
+    # children leave, os._exit.
     threading._shutdown()
     atexit._run_exitfuncs()
     with contextlib.suppress(OSError, ValueError):
