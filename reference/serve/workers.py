@@ -25,7 +25,9 @@ of the box that goes wrong in five ways, each handled here:
   their handles in the worker (see their modules);
 - the workers share one listening socket, and the worker that wakes first takes every
   connection waiting, so a client's pool of keep-alive connections lands on one worker: on
-  Linux each worker accepts on its own socket on the port (``listening_sockets``).
+  Linux each worker accepts on its own socket on the port (``listening_sockets``), and a worker
+  that holds more connections than another hands a new one over (``reference.serve.balance``:
+  the kernel's hash alone lands 8 connections 6/2 or worse about a quarter of the time).
 
 A worker killed from outside (SIGKILL, the OOM killer) is replaced; SIGTERM drains every worker.
 """
@@ -40,6 +42,7 @@ import shutil
 import socket
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 from fastapi import Request, Response
@@ -49,6 +52,8 @@ from kserve.protocol.rest.multiprocess.server import RESTServerMultiProcess, RES
 from kserve.protocol.rest.server import RESTServer
 from prometheus_client import CollectorRegistry, exposition
 
+from reference.serve import balance
+from reference.serve.balance import Balance
 from reference.serve.guard import Guard
 
 # How long a new worker may take to answer its first ping: it imports torch and KServe and
@@ -114,6 +119,16 @@ class GuardedRESTServer(RESTServer):
             version=lambda: model.version,
         )
 
+    def run(self, sockets=None, balance=None) -> None:
+        """KServe's ``run`` (in a worker), with this worker's place in the balance of
+        connections over the workers (see ``reference.serve.balance``) where there is one."""
+        self.create_application()
+        if balance is not None:
+            from reference.serve.balance import Balancer
+
+            Balancer(balance).install(self._server)
+        self._server.run(sockets=sockets)
+
     def _register_endpoints(self, app) -> None:
         if self.multiprocess:  # first, so that it answers /metrics instead of KServe's route
             app.add_api_route("/metrics", _all_workers_metrics, methods=["GET"])
@@ -134,8 +149,9 @@ def listening_sockets(config) -> list[socket.socket]:
     """The sockets the workers accept on: on Linux one per worker, all on the same port with
     SO_REUSEPORT, so that the kernel spreads new connections over the workers by a hash of their
     addresses (even on average; 8 connections on 2 workers split 4/4 about a quarter of the time
-    and 6/2 or worse about as often: bench/serving_tail.py); elsewhere one, shared (macOS's
-    SO_REUSEPORT does not spread).
+    and 6/2 or worse about as often: bench/serving_tail.py, which is why the workers then
+    balance them, see ``reference.serve.balance``); elsewhere one, shared (macOS's SO_REUSEPORT
+    does not spread).
 
     Why not KServe's one shared socket: a worker woken by a new connection accepts every
     connection waiting, so a burst of keep-alive connections (a client's pool, a proxy's) all
@@ -162,6 +178,18 @@ def listening_sockets(config) -> list[socket.socket]:
         sock.set_inheritable(True)
         sockets.append(sock)
     return sockets
+
+
+@dataclass(frozen=True)
+class _WorkerMain:
+    """What a worker process runs: the REST server, with its place in the balance (it travels
+    to the spawned process pickled, as KServe's bound method did)."""
+
+    rest: GuardedRESTServer
+    balance: Balance | None
+
+    def __call__(self, sockets) -> None:
+        self.rest.run(sockets=sockets, balance=self.balance)
 
 
 class Worker(RESTServerProcess):
@@ -212,28 +240,40 @@ class WorkerPool(RESTServerMultiProcess):
         )
         self._rest_server = rest  # KServe's constructor built a plain RESTServer: ours instead
         self.failed: str | None = None
+        self.balance: Path | None = None  # the workers' shared folder, with a socket each
 
-    def _new_worker(self, sockets) -> Worker:
-        worker = Worker(sockets, self._rest_server.run, log_config_file=self.log_config_file)
+    def _new_worker(self, sockets, index: int = 0) -> Worker:
+        place = None
+        if self.balance is not None:
+            place = Balance(self.balance, self._rest_server.config.workers, index)
+        target = _WorkerMain(self._rest_server, place)
+        worker = Worker(sockets, target, log_config_file=self.log_config_file)
         worker.start()
         return worker
 
     async def start(self) -> None:
         """KServe's loop (bind, start the workers, check on them every half second, stop them),
-        with a listening socket of its own per worker on Linux (see ``listening_sockets``)."""
+        with a listening socket of its own per worker on Linux (see ``listening_sockets``), and
+        new connections balanced over the workers (see ``reference.serve.balance``)."""
         self.sockets = listening_sockets(self._rest_server.config)
-        self.init_processes(self.sockets)
-        while not self.should_exit.is_set():
-            await asyncio.sleep(0.5)
-            await self.keep_subprocess_alive(self.sockets)
-        await self.terminate_all()
+        if len(self.sockets) > 1:
+            self.balance = balance.prepare(len(self.sockets))
+        try:
+            self.init_processes(self.sockets)
+            while not self.should_exit.is_set():
+                await asyncio.sleep(0.5)
+                await self.keep_subprocess_alive(self.sockets)
+            await self.terminate_all()
+        finally:
+            if self.balance is not None:
+                balance.remove(self.balance)
 
     def _slot(self, sockets, i: int) -> list:
         return [sockets[i]] if len(sockets) > 1 else sockets  # one each, or one for all
 
     def init_processes(self, sockets) -> None:
         for i in range(self._rest_server.config.workers):
-            self._processes.append(self._new_worker(self._slot(sockets, i)))
+            self._processes.append(self._new_worker(self._slot(sockets, i), i))
             log.info("started worker process [%s]", self._processes[-1].pid)
 
     async def keep_subprocess_alive(self, sockets) -> None:
@@ -261,7 +301,7 @@ class WorkerPool(RESTServerMultiProcess):
                 flush=True,
             )
             # the same socket: what reached it meanwhile waits for the new worker, unrefused
-            self._processes[i] = self._new_worker(self._slot(sockets, i))
+            self._processes[i] = self._new_worker(self._slot(sockets, i), i)
 
 
 class LoopbackModelServer(ModelServer):

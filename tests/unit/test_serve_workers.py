@@ -49,7 +49,7 @@ def _pool(processes):
     pool = workers.WorkerPool.__new__(workers.WorkerPool)  # no REST server: supervision only
     pool._processes, pool.should_exit, pool.failed = processes, asyncio.Event(), None
     started = []
-    pool._new_worker = lambda sockets: (
+    pool._new_worker = lambda sockets, index=0: (
         started.append(FakeWorker(99, up=False, alive=True)) or (started[-1])
     )
     return pool, started

@@ -1,0 +1,245 @@
+"""Connections spread evenly over a server's workers: a new one goes to the least busy worker.
+
+With a listening socket per worker (``reference.serve.workers.listening_sockets``) the kernel
+picks a worker for each new connection by a hash of its addresses: even on average, uneven for
+the handful of keep-alive connections a client pool or a proxy holds (8 connections on 2
+workers land 6/2 or worse about a quarter of the time). The worker holding six answers each of
+them a third as often as the other answers its two, and the slowest requests of the whole are
+that worker's: the p99 doubles.
+
+So each worker writes how many connections it holds into a small shared file, and a worker that
+receives a connection while another holds fewer hands it over before reading a byte from it:
+the connection's file descriptor goes to that worker over a Unix datagram socket (SCM_RIGHTS),
+which serves it as if it had accepted it. A connection moves at most once; one that cannot move
+(the other worker is gone, or restarting) is served where it landed, as before.
+
+Linux only, as the socket per worker is. The folder is made by the server's parent process
+(``prepare``), mode 0700: only this user's processes can hand a connection to a worker.
+"""
+
+from __future__ import annotations
+
+import array
+import asyncio
+import mmap
+import os
+import shutil
+import socket
+import struct
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+COUNT = struct.Struct("i")  # one per worker, in the shared file: the connections it holds
+HANDOVER_S = 1.0  # the longest a new connection waits for another worker to take it
+MESSAGE = 1 << 20  # a handover: its fd, and what was read of it (more: it is served where it is)
+
+
+@dataclass(frozen=True)
+class Balance:
+    """One worker's place: the server's folder, how many workers, which one this is."""
+
+    folder: Path
+    workers: int
+    index: int
+
+    @property
+    def counts(self) -> Path:
+        return self.folder / "connections"
+
+    def inbox(self, worker: int) -> Path:
+        return self.folder / f"worker-{worker}.sock"
+
+
+def prepare(workers: int) -> Path:
+    """The folder for one server's workers (in the temporary folder: a socket's path must stay
+    under about 100 characters), with every count at zero."""
+    folder = Path(tempfile.mkdtemp(prefix="mlops-lab-serve-"))  # mode 0700
+    (folder / "connections").write_bytes(bytes(COUNT.size * workers))
+    return folder
+
+
+def remove(folder: Path) -> None:
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+class Balancer:
+    """In one worker: its own count, the others', and its inbox for connections handed over."""
+
+    def __init__(self, balance: Balance):
+        self.balance = balance
+        fd = os.open(balance.counts, os.O_RDWR)
+        try:
+            self.counts = mmap.mmap(fd, COUNT.size * balance.workers)
+        finally:
+            os.close(fd)
+        self.held = 0
+        self._write()  # a worker started in place of a dead one begins with none
+        # what this worker sent each other worker since that worker's count last changed: its
+        # count says so only once it has taken them
+        self.sent = [0] * balance.workers
+        self.seen = [0] * balance.workers
+        self.inbox: socket.socket | None = None
+
+    def _write(self) -> None:
+        COUNT.pack_into(self.counts, COUNT.size * self.balance.index, self.held)
+
+    def _held_by(self, worker: int) -> int:
+        count = COUNT.unpack_from(self.counts, COUNT.size * worker)[0]
+        if count != self.seen[worker]:
+            self.seen[worker], self.sent[worker] = count, 0
+        return count + self.sent[worker]
+
+    def opened(self) -> None:
+        self.held += 1
+        self._write()
+
+    def closed(self) -> None:
+        self.held -= 1
+        self._write()
+
+    def target(self) -> int | None:
+        """The worker a new connection should go to: the one holding fewest, if it holds fewer
+        than this one (so that no two workers differ by more than one)."""
+        others = [(self._held_by(w), w) for w in range(self.balance.workers)]
+        fewest, worker = min(o for o in others if o[1] != self.balance.index)
+        return worker if fewest < self.held else None
+
+    async def hand_over(self, sock, worker: int, early: bytes = b"") -> bool:
+        """Send the connection ``sock`` to ``worker``, with the bytes already read from it:
+        True once that worker has it (this copy may then be closed), False to serve it here
+        (the worker is gone, restarting or slow, or too much was read to send along)."""
+        loop = asyncio.get_running_loop()
+        rights = [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", [sock.fileno()]))]
+        with socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET) as link:
+            link.setblocking(False)
+            try:
+                await asyncio.wait_for(
+                    loop.sock_connect(link, str(self.balance.inbox(worker))), HANDOVER_S
+                )
+                link.sendmsg([b"c", early], rights)
+                # a worker that dies before it answers never had it: serve it here
+                taken = await asyncio.wait_for(loop.sock_recv(link, 1), HANDOVER_S) == b"k"
+            except (TimeoutError, OSError):
+                return False
+        if taken:
+            self.sent[worker] += 1
+        return taken
+
+    def install(self, server) -> None:
+        """Count and balance the connections of ``server`` (a uvicorn Server, before it runs)."""
+        config = server.config
+        if not config.loaded:
+            config.load()
+        balancer, base = self, config.http_protocol_class
+
+        class Balanced(base):  # uvicorn's own HTTP protocol, counted
+            adopted = False
+            moving = None  # the handover under way
+            early = b""  # what was read before the pause took hold (sent along, or served)
+
+            def connection_made(self, transport):
+                worker = None if self.adopted else balancer.target()
+                sock = transport.get_extra_info("socket")
+                if worker is None or sock is None:
+                    self._serve(transport)
+                    return
+                # uvloop starts reading after this method returns, whatever it was told: the
+                # pause is queued too, and runs before the move; a first chunk read before it
+                # travels with the connection
+                loop = asyncio.get_running_loop()
+                transport.pause_reading()
+                loop.call_soon(transport.pause_reading)
+                self.moving = loop.create_task(self._move(transport, sock, worker))
+
+            def data_received(self, data):
+                if self.moving is not None:
+                    self.early += data
+                else:
+                    super().data_received(data)
+
+            async def _move(self, transport, sock, worker):
+                if await balancer.hand_over(sock, worker, self.early):
+                    transport.abort()  # closes this copy only: the connection lives there now
+                elif not transport.is_closing():
+                    self.moving = None
+                    self._serve(transport)
+                    transport.resume_reading()
+
+            def _serve(self, transport):
+                balancer.opened()
+                super().connection_made(transport)
+                if self.early:  # read before: in the other worker, or here before a failed move
+                    super().data_received(self.early)
+
+            def connection_lost(self, exc):
+                if self.moving is not None:  # moved (or went away while moving): never served
+                    return
+                balancer.closed()
+                super().connection_lost(exc)
+
+        config.http_protocol_class = Balanced
+        startup = server.startup
+
+        async def start_then_take_handovers(sockets=None):
+            await startup(sockets=sockets)
+
+            def adopted(early: bytes):
+                protocol = Balanced(
+                    config=config, server_state=server.server_state, app_state=server.lifespan.state
+                )
+                protocol.adopted, protocol.early = True, early
+                return protocol
+
+            # the inbox opens once this worker serves: a handover before then is refused, and
+            # the connection is served where it landed
+            self.open_inbox(asyncio.get_running_loop(), adopted)
+
+        server.startup = start_then_take_handovers  # uvicorn's serve looks it up on the instance
+
+    def open_inbox(self, loop: asyncio.AbstractEventLoop, factory) -> None:
+        """Take the connections other workers hand over from now on, served by ``factory``'s
+        protocols."""
+        path = self.balance.inbox(self.balance.index)
+        path.unlink(missing_ok=True)  # a dead worker's
+        self.inbox = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        self.inbox.setblocking(False)
+        self.inbox.bind(str(path))
+        self.inbox.listen(64)
+        loop.add_reader(self.inbox.fileno(), self._accept, loop, factory)
+
+    def _accept(self, loop: asyncio.AbstractEventLoop, factory) -> None:
+        while True:
+            try:
+                link, _ = self.inbox.accept()
+            except (BlockingIOError, InterruptedError):
+                return
+            link.setblocking(False)
+            loop.add_reader(link.fileno(), self._take, loop, factory, link)
+
+    def _take(self, loop: asyncio.AbstractEventLoop, factory, link: socket.socket) -> None:
+        try:
+            data, fds, _, _ = socket.recv_fds(link, MESSAGE, 1)
+        except (BlockingIOError, InterruptedError):
+            return  # not there yet: called again when it is
+        except OSError:
+            fds = []
+        loop.remove_reader(link.fileno())
+        with link:
+            if not fds:
+                return
+            conn = socket.socket(fileno=fds[0])
+            try:
+                link.send(b"k")  # taken: the sender may close its copy
+            except OSError:  # the sender gave up meanwhile: it serves the connection itself
+                conn.close()
+                return
+        loop.create_task(_serve(loop, lambda: factory(data[1:]), conn))
+
+
+async def _serve(loop: asyncio.AbstractEventLoop, factory, conn: socket.socket) -> None:
+    conn.setblocking(False)
+    try:
+        await loop.connect_accepted_socket(factory, conn)
+    except OSError:  # the client went away meanwhile
+        conn.close()
