@@ -1,17 +1,18 @@
-"""Connections spread evenly over a server's workers: a new one goes to the least busy worker.
+"""Keep-alive connections spread evenly over a server's workers: a new one goes to the least busy.
 
 With a listening socket per worker (``reference.serve.workers.listening_sockets``) the kernel
 picks a worker for each new connection by a hash of its addresses: even on average, uneven for
-the handful of keep-alive connections a client pool or a proxy holds (8 connections on 2
-workers land 6/2 or worse about a quarter of the time). The worker holding six answers each of
-them a third as often as the other answers its two, and the slowest requests of the whole are
-that worker's: the p99 doubles.
+the handful of keep-alive connections a client pool or a proxy holds. 8 connections on 2
+workers land 6/2 or worse about a quarter of the time, and 2 connections share one worker half
+the time, with the other core idle.
 
 So each worker writes how many connections it holds into a small shared file, and a worker that
-receives a connection while another holds fewer hands it over before reading a byte from it:
-the connection's file descriptor goes to that worker over a Unix datagram socket (SCM_RIGHTS),
-which serves it as if it had accepted it. A connection moves at most once; one that cannot move
-(the other worker is gone, or restarting) is served where it landed, as before.
+receives a connection while another holds fewer hands it over: the connection's file descriptor
+goes to that worker over a Unix socket (SCM_RIGHTS), with the first bytes if some were read
+before reading paused, and that worker answers it as if it had accepted it. A handover counts
+only once the other worker says it has the connection: one that is gone, restarting or slow
+(``HANDOVER_S``) never had it, and the connection is served where it landed. A connection moves
+at most once.
 
 Linux only, as the socket per worker is. The folder is made by the server's parent process
 (``prepare``), mode 0700: only this user's processes can hand a connection to a worker.

@@ -179,8 +179,8 @@ def _held(pids, port: int) -> dict[int, int]:
 
 def test_keep_alive_connections_are_spread_evenly_over_the_workers(server, bodies):
     """A client's pool of 8 keep-alive connections: the kernel's hash alone lands them 6/2 or
-    worse about a quarter of the time, and the worker with six answers each a third as often
-    (the p99 doubles). A worker that holds more than another hands a new connection over before
+    worse about a quarter of the time, and the worker with six answers each a third as often.
+    A worker that holds more than another hands a new connection over before
     reading it (reference.serve.balance): each holds four, and every request is answered on the
     connection it was sent on."""
     ones, _ = bodies
