@@ -67,8 +67,13 @@ def owner_alive(token: str) -> bool:
     pid, _, started = token.partition(":")
     try:
         proc = psutil.Process(int(pid))
+        # The start time is the boot time plus the process's age in ticks, and Linux gives the
+        # boot time in whole seconds, computed from the wall clock: a clock adjusted by a
+        # fraction of a second can move it by one, between the process that wrote the token
+        # and the one reading it. A pid reused by another process within a second can't be.
+        same = abs(proc.create_time() - float(started)) < 1.5
         # a zombie has exited; only its parent has not read its exit status yet
-        return f"{proc.create_time():.2f}" == started and proc.status() != psutil.STATUS_ZOMBIE
+        return same and proc.status() != psutil.STATUS_ZOMBIE
     except (psutil.Error, ValueError):
         return False
 

@@ -37,6 +37,15 @@ def test_a_token_names_one_process():
     assert not owner_alive("garbage")
 
 
+def test_a_token_survives_the_boot_time_moving_by_a_second():
+    # Linux's boot time is whole seconds from the wall clock: a clock adjusted by a fraction of
+    # a second moves it by one between the process that wrote the token and the one reading it
+    pid, started = owner_token().split(":")
+    for moved in (-1.0, 1.0):
+        assert owner_alive(f"{pid}:{float(started) + moved:.2f}")
+    assert not owner_alive(f"{pid}:{float(started) - 5:.2f}")  # another process with this pid
+
+
 def test_a_killed_process_not_yet_reaped_is_not_alive():
     # SIGKILLed, but its parent has not waited for it yet: a zombie holds no lock
     proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
