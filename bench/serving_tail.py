@@ -136,6 +136,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cells", type=int, default=12, help="cells, natural and balanced in turn")
     parser.add_argument("--seconds", type=float, default=3.0, help="measured seconds per cell")
     parser.add_argument(
+        "--format",
+        default="v1 instances",
+        choices=["v1 instances", "v2 inputs", "v2 binary"],
+        help="the single-row request's format (default %(default)s)",
+    )
+    parser.add_argument(
         "--max-wait",
         type=float,
         default=300,
@@ -159,7 +165,7 @@ def main(argv: list[str] | None = None) -> int:
         run = serving.start_kserve(settings, "kserve", serving.WORKERS, payload, tmp)
         for key in ("PYTHONPATH", "GC_TRACE_DIR"):
             os.environ.pop(key)
-        requests = serving.build_requests(run, rows.iloc[:512], rows.iloc[512:])["v1 instances", 1]
+        requests = serving.build_requests(run, rows.iloc[:512], rows.iloc[512:])[args.format, 1]
         results, new_loop = [], serving._loop_factory()[0]
         quiet = serving.Quiet(15, args.max_wait)
         try:

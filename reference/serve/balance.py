@@ -6,13 +6,15 @@ the handful of keep-alive connections a client pool or a proxy holds. 8 connecti
 workers land 6/2 or worse about a quarter of the time, and 2 connections share one worker half
 the time, with the other core idle.
 
-So each worker writes how many connections it holds into a small shared file, and a worker that
-receives a connection while another holds fewer hands it over: the connection's file descriptor
-goes to that worker over a Unix socket (SCM_RIGHTS), with the first bytes if some were read
-before reading paused, and that worker answers it as if it had accepted it. A handover counts
-only once the other worker says it has the connection: one that is gone, restarting or slow
-(``HANDOVER_S``) never had it, and the connection is served where it landed. A connection moves
-at most once.
+So the workers count their connections in a small shared file, and a worker that receives a
+connection while another holds fewer hands it over: the connection's file descriptor goes to
+that worker over a Unix socket (SCM_RIGHTS), with the first bytes if some were read before
+reading paused, and that worker answers it as if it had accepted it. Each placement is decided
+under a lock on the file and counted there at once, a handover against the worker it goes to
+while it is under way: a pool that connects all at once, accepted in a burst by both workers
+before any handover is answered, still splits evenly. A handover holds only once the other
+worker says it has the connection: one that is gone, restarting or slow (``HANDOVER_S``) never
+had it, and the connection is served where it landed. A connection moves at most once.
 
 Linux only, as the socket per worker is. The folder is made by the server's parent process
 (``prepare``), mode 0700: only this user's processes can hand a connection to a worker.
@@ -22,6 +24,8 @@ from __future__ import annotations
 
 import array
 import asyncio
+import contextlib
+import fcntl
 import mmap
 import os
 import shutil
@@ -31,7 +35,9 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-COUNT = struct.Struct("i")  # one per worker, in the shared file: the connections it holds
+# in the shared file, for each worker: the connections it holds, then the handovers to it under
+# way (each sender adds its own and takes it back when the handover ends)
+COUNT = struct.Struct("i")
 HANDOVER_S = 1.0  # the longest a new connection waits for another worker to take it
 MESSAGE = 1 << 20  # a handover: its fd, and what was read of it (more: it is served where it is)
 
@@ -56,7 +62,7 @@ def prepare(workers: int) -> Path:
     """The folder for one server's workers (in the temporary folder: a socket's path must stay
     under about 100 characters), with every count at zero."""
     folder = Path(tempfile.mkdtemp(prefix="mlops-lab-serve-"))  # mode 0700
-    (folder / "connections").write_bytes(bytes(COUNT.size * workers))
+    (folder / "connections").write_bytes(bytes(2 * COUNT.size * workers))
     return folder
 
 
@@ -69,62 +75,92 @@ class Balancer:
 
     def __init__(self, balance: Balance):
         self.balance = balance
-        fd = os.open(balance.counts, os.O_RDWR)
-        try:
-            self.counts = mmap.mmap(fd, COUNT.size * balance.workers)
-        finally:
-            os.close(fd)
+        self._fd = os.open(balance.counts, os.O_RDWR)  # kept open: the lock is taken on it
+        self.counts = mmap.mmap(self._fd, 2 * COUNT.size * balance.workers)
         self.held = 0
         self._write()  # a worker started in place of a dead one begins with none
-        # what this worker sent each other worker since that worker's count last changed: its
-        # count says so only once it has taken them
-        self.sent = [0] * balance.workers
-        self.seen = [0] * balance.workers
         self.inbox: socket.socket | None = None
 
-    def _write(self) -> None:
-        COUNT.pack_into(self.counts, COUNT.size * self.balance.index, self.held)
+    def _offset(self, worker: int, incoming: bool = False) -> int:
+        return COUNT.size * (worker + incoming * self.balance.workers)
 
-    def _held_by(self, worker: int) -> int:
-        count = COUNT.unpack_from(self.counts, COUNT.size * worker)[0]
-        if count != self.seen[worker]:
-            self.seen[worker], self.sent[worker] = count, 0
-        return count + self.sent[worker]
+    def _read(self, worker: int, incoming: bool = False) -> int:
+        return COUNT.unpack_from(self.counts, self._offset(worker, incoming))[0]
+
+    def _write(self) -> None:  # only this worker writes its own count
+        COUNT.pack_into(self.counts, self._offset(self.balance.index), self.held)
+
+    @contextlib.contextmanager
+    def _locked(self):
+        fcntl.flock(self._fd, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
+
+    def _incoming(self, worker: int, change: int) -> None:
+        offset = self._offset(worker, incoming=True)
+        COUNT.pack_into(self.counts, offset, COUNT.unpack_from(self.counts, offset)[0] + change)
+
+    def _arrived(self, change: int) -> None:
+        """A connection handed over is held here now (+1), or not after all (-1): no longer on
+        its way, in the same step, or a burst would count it twice meanwhile."""
+        with self._locked():
+            self.held += change
+            self._write()
+            self._incoming(self.balance.index, -change)
 
     def opened(self) -> None:
-        self.held += 1
-        self._write()
+        with self._locked():
+            self.held += 1
+            self._write()
 
     def closed(self) -> None:
-        self.held -= 1
-        self._write()
+        with self._locked():
+            self.held -= 1
+            self._write()
 
-    def target(self) -> int | None:
-        """The worker a new connection should go to: the one holding fewest, if it holds fewer
-        than this one (so that no two workers differ by more than one)."""
-        others = [(self._held_by(w), w) for w in range(self.balance.workers)]
-        fewest, worker = min(o for o in others if o[1] != self.balance.index)
-        return worker if fewest < self.held else None
+    def place(self) -> int | None:
+        """Where a new connection that landed here goes: None, it stays (and is counted here);
+        or the worker to hand it to, the one holding fewest if that is fewer than this one (so
+        no two workers differ by more than one), counted there until ``hand_over`` ends.
+        Connections on their way to a worker count as held by it."""
+        with self._locked():
+            others = [
+                (self._read(w) + self._read(w, incoming=True), w)
+                for w in range(self.balance.workers)
+                if w != self.balance.index
+            ]
+            fewest, worker = min(others)
+            # what is on its way here counts as held: a burst another worker is handing over
+            if fewest >= self.held + self._read(self.balance.index, incoming=True):
+                self.held += 1
+                self._write()
+                return None
+            self._incoming(worker, +1)
+            return worker
 
     async def hand_over(self, sock, worker: int, early: bytes = b"") -> bool:
-        """Send the connection ``sock`` to ``worker``, with the bytes already read from it:
-        True once that worker has it (this copy may then be closed), False to serve it here
-        (the worker is gone, restarting or slow, or too much was read to send along)."""
+        """Send the connection ``sock`` to ``worker`` (from ``place``), with the bytes already
+        read from it: True once that worker has it (this copy may then be closed), False to
+        serve it here (the worker is gone, restarting or slow, or too much was read to send
+        along; then count it with ``opened``)."""
         loop = asyncio.get_running_loop()
         rights = [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", [sock.fileno()]))]
-        with socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET) as link:
-            link.setblocking(False)
-            try:
+        try:
+            with socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET) as link:
+                link.setblocking(False)
                 await asyncio.wait_for(
                     loop.sock_connect(link, str(self.balance.inbox(worker))), HANDOVER_S
                 )
                 link.sendmsg([b"c", early], rights)
                 # a worker that dies before it answers never had it: serve it here
                 taken = await asyncio.wait_for(loop.sock_recv(link, 1), HANDOVER_S) == b"k"
-            except (TimeoutError, OSError):
-                return False
-        if taken:
-            self.sent[worker] += 1
+        except (TimeoutError, OSError):
+            taken = False
+        if not taken:  # taken, that worker moved it from on its way to held before it answered
+            with self._locked():
+                self._incoming(worker, -1)
         return taken
 
     def install(self, server) -> None:
@@ -140,9 +176,16 @@ class Balancer:
             early = b""  # what was read before the pause took hold (sent along, or served)
 
             def connection_made(self, transport):
-                worker = None if self.adopted else balancer.target()
+                if self.adopted:  # counted as it was taken
+                    self._serve(transport)
+                    return
                 sock = transport.get_extra_info("socket")
-                if worker is None or sock is None:
+                if sock is None:  # nothing to hand over: it stays
+                    balancer.opened()
+                    self._serve(transport)
+                    return
+                worker = balancer.place()
+                if worker is None:  # stays, counted
                     self._serve(transport)
                     return
                 # uvloop starts reading after this method returns, whatever it was told: the
@@ -164,11 +207,11 @@ class Balancer:
                     transport.abort()  # closes this copy only: the connection lives there now
                 elif not transport.is_closing():
                     self.moving = None
+                    balancer.opened()
                     self._serve(transport)
                     transport.resume_reading()
 
-            def _serve(self, transport):
-                balancer.opened()
+            def _serve(self, transport):  # counted already
                 super().connection_made(transport)
                 if self.early:  # read before: in the other worker, or here before a failed move
                     super().data_received(self.early)
@@ -230,17 +273,20 @@ class Balancer:
             if not fds:
                 return
             conn = socket.socket(fileno=fds[0])
+            self._arrived(+1)  # counted as held before the answer, in one step
             try:
                 link.send(b"k")  # taken: the sender may close its copy
             except OSError:  # the sender gave up meanwhile: it serves the connection itself
+                self._arrived(-1)
                 conn.close()
                 return
-        loop.create_task(_serve(loop, lambda: factory(data[1:]), conn))
+        loop.create_task(_serve(loop, lambda: factory(data[1:]), conn, self.closed))
 
 
-async def _serve(loop: asyncio.AbstractEventLoop, factory, conn: socket.socket) -> None:
+async def _serve(loop: asyncio.AbstractEventLoop, factory, conn: socket.socket, lost) -> None:
     conn.setblocking(False)
     try:
         await loop.connect_accepted_socket(factory, conn)
-    except OSError:  # the client went away meanwhile
+    except OSError:  # the client went away meanwhile: never served, so never counted down
+        lost()
         conn.close()

@@ -36,23 +36,34 @@ def test_a_worker_with_more_connections_hands_a_new_one_to_the_other(folder):
                 received.set_result(self.early + data)
 
         second.open_inbox(loop, Served)
-        assert first.target() is None  # none each: a new one makes 1 against 0, kept
-        first.opened()
-        assert first.target() == 1  # 1 against 0: a new one here would make 2 against 0
-        second.opened()
-        assert first.target() is None  # 1 against 1: kept (2 against 1 is as even as it gets)
-        first.opened()
-        assert first.target() == 1  # 2 against 1
+        assert first.place() is None  # none each: kept, and counted (1 against 0)
+        assert first.held == 1
+        assert first.place() == 1  # a new one here would make 2 against 0
         client, landed = socket.socketpair()
         with client:
             assert await first.hand_over(landed, 1)  # taken: the first may close its copy
             landed.close()
             client.sendall(b"GET / HTTP/1.1\r\n\r\n")
             assert (await asyncio.wait_for(received, 10)).startswith(b"GET /")
-        # what it sent counts against the other worker until that one's own count moves
-        assert first.target() is None
+        assert second.held == 1  # counted by the worker that took it, as it took it
+        assert first.place() is None  # 1 against 1: kept (2 against 1 is as even as it gets)
+        assert first.place() == 1  # 2 against 1
 
     asyncio.run(main())
+
+
+def test_a_burst_of_connections_accepted_at_once_is_split_evenly(folder):
+    """A client that opens its pool in one go, and both workers accept in turn before any
+    handover is answered. Each placement counts at once, a handover against the worker it goes
+    to: every connection goes to a worker holding fewest, so the eight split 4/4."""
+    first, second = Balancer(Balance(folder, 2, 0)), Balancer(Balance(folder, 2, 1))
+    landed = [first] * 5 + [second, first, second]  # where the kernel put each one
+    kept = {0: 0, 1: 0}
+    for worker in landed:
+        goes = worker.place()
+        kept[worker.balance.index if goes is None else goes] += 1
+    assert kept == {0: 4, 1: 4}
+    assert (first.held, second.held) == (4, 2)  # the other two: handovers to the second
 
 
 def test_what_was_read_before_the_pause_travels_with_the_connection(folder):
@@ -84,11 +95,12 @@ def test_a_connection_stays_where_it_landed_when_the_other_worker_is_gone(folder
     async def main():
         first = Balancer(Balance(folder, 2, 0))  # worker 1 is not serving: no inbox
         first.opened()
-        first.opened()
-        assert first.target() == 1
+        assert first.place() == 1
         client, landed = socket.socketpair()
         with client, landed:
             assert not await first.hand_over(landed, 1)
+        first.opened()  # served here after all
+        assert first.place() == 1  # 2 against 0: the failed handover no longer counts there
 
     asyncio.run(main())
 
@@ -98,8 +110,7 @@ def test_a_worker_started_in_place_of_a_dead_one_begins_with_none(folder):
     for _ in range(3):
         dead.opened()
     first = Balancer(Balance(folder, 2, 0))
-    first.opened()
-    assert first.target() is None  # against the dead worker's last count, 3: kept here
+    assert first.place() is None  # against the dead worker's last count, 3: kept here
     replacement = Balancer(Balance(folder, 2, 1))  # in the same place
     assert replacement.held == 0
-    assert first.target() == 1  # its connections died with it: the new one holds none
+    assert first.place() == 1  # its connections died with it: the new one holds none
