@@ -81,3 +81,35 @@ def test_python_versions_agree():
     requires = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["requires-python"]
     assert requires.startswith(">=")
     assert Version(python.removeprefix("python=")) >= Version(requires.removeprefix(">="))
+
+
+def test_every_library_the_package_imports_is_declared():
+    """A library ``reference`` imports by name is declared, not borrowed from another's
+    dependencies: an engineer who lifts a module finds it in pyproject, and a release of
+    KServe or MLflow that drops it cannot break the server."""
+    import ast
+    import importlib.metadata
+    import sys
+
+    imported: dict[str, set[str]] = {}
+    for path in sorted((ROOT / "reference").rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                names = [node.module]
+            else:
+                continue
+            for name in names:
+                top = name.partition(".")[0]
+                if top not in sys.stdlib_module_names and top != "reference":
+                    imported.setdefault(top, set()).add(str(path.relative_to(ROOT)))
+    declared = {_norm(r.name) for r in _declared()}  # the dev extra: the cluster checks' tools
+    distributions = importlib.metadata.packages_distributions()
+    undeclared = {
+        top: sorted(files)[0]
+        for top, files in imported.items()
+        if not {_norm(d) for d in distributions.get(top, [top])} & declared
+    }
+    assert "kserve" in imported and "torch" in imported  # the walk found the package's imports
+    assert not undeclared, f"imported by reference/ but not declared in pyproject: {undeclared}"
