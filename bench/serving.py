@@ -50,6 +50,7 @@ from datetime import date
 from functools import partial
 from pathlib import Path
 
+import _jitter
 import _serving_baseline as baseline_tree  # bench/ is on sys.path when run as a script
 from _machine import machine, write_section
 
@@ -793,7 +794,7 @@ def report(results: dict, steps: dict, meta: dict) -> str:
         ]
     lines += [
         "",
-        *targets(results, steps, meta.get("startup"), meta.get("baseline")),
+        *targets(results, steps, meta.get("startup"), meta.get("baseline"), meta.get("jitter")),
         "",
         *where(results, steps),
     ]
@@ -821,7 +822,11 @@ def _rate(results, label, fmt, conc, batch) -> float | None:
 
 
 def targets(
-    results: dict, steps: dict, startup: dict | None = None, skipped: str | None = None
+    results: dict,
+    steps: dict,
+    startup: dict | None = None,
+    skipped: str | None = None,
+    jitter: list[dict] | None = None,
 ) -> list[str]:
     out = [
         "Against the targets (concurrency 8, transform and monitoring on; `kserve` as "
@@ -847,6 +852,7 @@ def targets(
                 + ")",
                 a / b >= want,
             )
+    steady = " / ".join(f"{j['ratio']:.1f}x" for j in jitter or [])
     for fmt, _ in FORMATS["kserve"]:
         runs = results.get(("kserve", fmt, 8, 1))
         if runs:
@@ -855,6 +861,7 @@ def targets(
                 f"single-row p99 <= 2x the p50 of the same cell ({fmt})",
                 f"{worst:.1f}x (worst run: "
                 + ", ".join(f"p99 {r['p99_ms']:.1f} / p50 {r['p50_ms']:.1f} ms" for r in runs)
+                + (f"; a fixed loop on this machine, before / after: {steady}" if steady else "")
                 + ")",
                 worst <= 2,
             )
@@ -913,6 +920,17 @@ def targets(
             f"Throughput differs by up to {round(spread(results))}% between two runs of the "
             "same kserve cell, so the monitoring cost is also given from the in-process step "
             "timings, which are steadier.",
+        ]
+    if jitter:
+        j = jitter[0]
+        out += [
+            "",
+            f"The fixed loop beside the tail rows (`bench/_jitter.py`): the same pure-Python work, "
+            f"about {j['p50_us']:.0f} µs of CPU a unit, timed over and over in {j['processes']} "
+            "processes at once (every core busy, as in the cells). Its own p99/p50 shows how "
+            "unsteady the machine's CPU is: on a virtual machine the host's other tenants make "
+            "the same work run slower for tens of milliseconds at a time, and a server whose "
+            "every request is CPU work slows with it.",
         ]
     return out
 
@@ -1242,6 +1260,7 @@ def main(argv: list[str] | None = None) -> int:
         print("in-process floor and step costs ...", flush=True)
         quiet()
         steps = run_steps(bundle, batches.iloc[:64], tmp, args.quick)
+        jitter = [_jitter.measure(2.0 if args.quick else 5.0)]  # before the cells, and after
 
         old = baseline_tree.prepare(ROOT, tmp)
         if old.reason:
@@ -1281,6 +1300,8 @@ def main(argv: list[str] | None = None) -> int:
         finally:
             for run in servers.values():
                 stop(run)
+        quiet()
+        jitter.append(_jitter.measure(2.0 if args.quick else 5.0))
     command = " ".join(["python bench/serving.py", *(sys.argv[1:] if argv is None else argv)])
     meta = {
         "command": command,
@@ -1294,6 +1315,7 @@ def main(argv: list[str] | None = None) -> int:
         "quiet_pct": args.quiet_pct,
         "waited": quiet.waited,
         "budget_out": not quiet.budget_left(),
+        "jitter": jitter,
         "startup": {
             label: (run.ready_s, run.all_up_s)
             for label, run in servers.items()
