@@ -17,7 +17,9 @@ worker says it has the connection: one that is gone, restarting or slow (``HANDO
 had it, and the connection is served where it landed. A connection moves at most once.
 
 Linux only, as the socket per worker is. The folder is made by the server's parent process
-(``prepare``), mode 0700: only this user's processes can hand a connection to a worker.
+(``prepare``), mode 0700: only this user's processes can hand a connection to a worker. It is
+removed when the server stops; one left by a server killed outright (SIGKILL) is removed by the
+next server that starts, once its owner is gone.
 """
 
 from __future__ import annotations
@@ -32,12 +34,16 @@ import shutil
 import socket
 import struct
 import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
 # in the shared file, for each worker: the connections it holds, then the handovers to it under
 # way (each sender adds its own and takes it back when the handover ends)
 COUNT = struct.Struct("i")
+PREFIX = "mlops-lab-serve-"  # the folders, in the temporary folder
+OWNER = "owner"  # in each: the server process that made it (``runlock.owner_token``)
+YOUNG_S = 60.0  # a folder without an owner yet may be one being made right now
 HANDOVER_S = 1.0  # the longest a new connection waits for another worker to take it
 MESSAGE = 1 << 20  # a handover: its fd, and what was read of it (more: it is served where it is)
 
@@ -60,10 +66,40 @@ class Balance:
 
 def prepare(workers: int) -> Path:
     """The folder for one server's workers (in the temporary folder: a socket's path must stay
-    under about 100 characters), with every count at zero."""
-    folder = Path(tempfile.mkdtemp(prefix="mlops-lab-serve-"))  # mode 0700
+    under about 100 characters), with every count at zero, owned by this process. Folders left
+    by servers that were killed go first."""
+    from reference.runlock import owner_token
+
+    sweep()
+    folder = Path(tempfile.mkdtemp(prefix=PREFIX))  # mode 0700
     (folder / "connections").write_bytes(bytes(2 * COUNT.size * workers))
+    (folder / OWNER).write_text(owner_token())
     return folder
+
+
+def sweep(where: Path | None = None) -> list[Path]:
+    """Remove the folders of servers that are gone (killed before they could remove their
+    own); returns them. Another user's folders and live servers' are left alone."""
+    from reference.runlock import owner_alive
+
+    removed = []
+    for folder in Path(where or tempfile.gettempdir()).glob(PREFIX + "*"):
+        try:
+            if folder.stat().st_uid != os.getuid():
+                continue
+            owner = (folder / OWNER).read_text()
+        except FileNotFoundError:  # no owner: a folder being made, unless it is old
+            with contextlib.suppress(OSError):
+                if time.time() - folder.stat().st_mtime > YOUNG_S:
+                    remove(folder)
+                    removed.append(folder)
+            continue
+        except OSError:
+            continue
+        if not owner_alive(owner):
+            remove(folder)
+            removed.append(folder)
+    return removed
 
 
 def remove(folder: Path) -> None:

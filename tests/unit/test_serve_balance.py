@@ -114,3 +114,43 @@ def test_a_worker_started_in_place_of_a_dead_one_begins_with_none(folder):
     replacement = Balancer(Balance(folder, 2, 1))  # in the same place
     assert replacement.held == 0
     assert first.place() == 1  # its connections died with it: the new one holds none
+
+
+def test_folders_of_servers_that_are_gone_are_swept_and_the_rest_kept(tmp_path):
+    """A server killed outright (SIGKILL) leaves its folder behind; the next one to start
+    removes it. A live server's folder stays, and so does one being made (no owner yet)."""
+    import os
+    import subprocess
+    import time
+
+    from reference.runlock import owner_token
+
+    gone = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    token = owner_token(gone.pid)
+    gone.kill()
+    gone.wait()
+
+    def folder(name: str, owner: str | None, age: float = 0.0):
+        path = tmp_path / (balance.PREFIX + name)
+        path.mkdir()
+        if owner is not None:
+            (path / balance.OWNER).write_text(owner)
+        when = time.time() - age
+        os.utime(path, (when, when))
+        return path
+
+    killed = folder("killed", token)
+    live = folder("live", owner_token())
+    being_made = folder("being-made", None)
+    abandoned = folder("abandoned", None, age=2 * balance.YOUNG_S)
+    other = tmp_path / "not-ours"
+    other.mkdir()
+    assert sorted(balance.sweep(tmp_path)) == sorted([killed, abandoned])
+    assert not killed.exists() and not abandoned.exists()
+    assert live.exists() and being_made.exists() and other.exists()
+
+
+def test_a_new_server_s_folder_names_its_owner(folder):
+    from reference.runlock import owner_alive
+
+    assert owner_alive((folder / balance.OWNER).read_text())
