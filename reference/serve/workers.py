@@ -42,6 +42,7 @@ import shutil
 import socket
 import sys
 import time
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -101,6 +102,9 @@ class GuardedRESTServer(RESTServer):
             # setup (in every worker) gives it one: take it away, in the process that serves
             access = logging.getLogger("uvicorn.access")
             access.handlers, access.propagate = [], False
+        # KServe answers V1 with FastAPI's ORJSONResponse, which FastAPI now calls deprecated:
+        # a ten-line notice in the server's log at the first requests, about code not ours
+        warnings.filterwarnings("ignore", message="ORJSONResponse is deprecated")
         super().create_application()
         # torch, KServe and FastAPI leave about 400,000 objects that live as long as the
         # process; a full collection walks them all (about 0.2 s here), and lands on whichever

@@ -211,6 +211,16 @@ def test_keep_alive_connections_are_spread_evenly_over_the_workers(server, bodie
             conn.close()
 
 
+def test_the_log_has_no_library_deprecation_notice(server, bodies):
+    """KServe answers V1 with FastAPI's ORJSONResponse, which FastAPI now calls deprecated: each
+    worker printed a ten-line notice at its first requests, about code that is not ours."""
+    ones, _ = bodies
+    assert set(_concurrently(server.url, ones[:8])) == {200}  # every worker has answered
+    log = server.log.read_text(errors="replace")
+    assert "Application startup complete" in log  # the log is the server's
+    assert "Warning" not in log, log[-2000:]
+
+
 def test_metrics_add_up_over_the_workers(server, bodies):
     ones, sixteen = bodies
     before = _scraped(server)
