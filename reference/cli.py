@@ -400,7 +400,10 @@ def serve(
     ] = SERVE_WORKERS,
     log_requests: Annotated[
         bool,
-        typer.Option(help="Log a line per request (off by default: each line costs CPU)."),
+        typer.Option(
+            help="Log a line per request, and one per invalid input (off by default: each line "
+            "costs CPU; the metrics count every request by status)."
+        ),
     ] = False,
 ) -> None:
     """Serve the champion with KServe's ModelServer (V1 and V2 REST, /metrics) until Ctrl+C."""

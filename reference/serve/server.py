@@ -83,8 +83,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--log-requests",
         action="store_true",
-        help="log a line per request (uvicorn's access line, KServe's latency); off: they cost "
-        "CPU on every request",
+        help="log a line per request (uvicorn's access line, KServe's latency) and one per "
+        "invalid input (its message); off: they cost CPU on every request, and the metrics "
+        "count every request by status",
     )
     p.add_argument(
         "--fault",

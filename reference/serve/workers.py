@@ -47,8 +47,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from fastapi import Request, Response
+from fastapi.responses import JSONResponse
 from kserve import ModelServer
 from kserve.constants.constants import FASTAPI_APP_IMPORT_STRING
+from kserve.errors import InvalidInput
+from kserve.logging import logger as kserve_log
 from kserve.protocol.rest.multiprocess.server import RESTServerMultiProcess, RESTServerProcess
 from kserve.protocol.rest.server import RESTServer
 from prometheus_client import CollectorRegistry, exposition
@@ -122,6 +125,20 @@ class GuardedRESTServer(RESTServer):
             telemetry=model.telemetry,
             version=lambda: model.version,
         )
+
+    def _add_exception_handlers(self, app) -> None:
+        super()._add_exception_handlers(app)
+        log_requests = self.log_requests
+
+        async def invalid_input(request: Request, exc: InvalidInput) -> JSONResponse:
+            # KServe's own answer, without its traceback in the log: a client's mistake is its
+            # 4xx that says what is wrong and a count in the metrics, not forty lines of the
+            # server's log a request (nor their CPU, under a flood of bad requests)
+            if log_requests:  # KServe's logger: the one its worker processes set up
+                kserve_log.info("invalid input, %s %s: %s", request.method, request.url.path, exc)
+            return JSONResponse(status_code=400, content={"error": str(exc)})
+
+        app.add_exception_handler(InvalidInput, invalid_input)
 
     def run(self, sockets=None, balance=None) -> None:
         """KServe's ``run`` (in a worker), with this worker's place in the balance of

@@ -221,6 +221,18 @@ def test_the_log_has_no_library_deprecation_notice(server, bodies):
     assert "Warning" not in log, log[-2000:]
 
 
+def test_a_client_s_mistake_is_answered_without_a_traceback_in_the_log(server):
+    """A request missing its fields gets KServe's 400 with the message; the server's log gets
+    no traceback for it (KServe logs one of forty lines for every invalid input)."""
+    before = server.log.read_text(errors="replace")
+    answers = _concurrently(server.url, [b'{"instances": [{"carrier": "UA"}]}'] * 8)
+    assert set(answers) == {400}
+    code, body = _post(server.url, b'{"instances": [{"carrier": "UA"}]}')
+    assert code == 400 and b"missing field(s)" in body, body
+    added = server.log.read_text(errors="replace")[len(before) :]
+    assert "Traceback" not in added and "missing field" not in added, added[-2000:]
+
+
 def test_metrics_add_up_over_the_workers(server, bodies):
     ones, sixteen = bodies
     before = _scraped(server)
