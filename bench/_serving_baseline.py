@@ -126,6 +126,52 @@ def start(
     raise RuntimeError(f"not ready after {wait_s:.0f} s: {_tail(log)}")
 
 
+# The old tree's transform and forward pass, timed in a child as bench/serving.py times today's:
+# the same bundle, the same 64 rows, through that commit's own request parsing (median µs)
+FLOOR = """
+import json, statistics, sys, time
+import pandas as pd
+from reference.model import load_bundle, predict_encoded
+from reference.serve import client
+from reference.serve.schema import Limits, parse_instances
+bundle = load_bundle(sys.argv[1])
+columns = parse_instances(client.instances(pd.read_parquet(sys.argv[2]).head(64)), Limits())
+def median_us(fn, n=1000):
+    for _ in range(50):
+        fn()
+    out = []
+    for _ in range(n):
+        t = time.perf_counter()
+        fn()
+        out.append(time.perf_counter() - t)
+    return 1e6 * statistics.median(out)
+encoded = bundle.transform.apply(columns)
+print(json.dumps({
+    "transform": median_us(lambda: bundle.transform.apply(columns)),
+    "forward": median_us(lambda: predict_encoded(bundle.net, encoded)),
+}))
+"""
+
+
+def floor(baseline: Baseline, bundle_dir: Path, rows: Path) -> dict | None:
+    """``COMMIT``'s transform and forward pass on 64 rows of ``rows`` (a parquet file), median µs
+    each, timed in a child with one thread; None (and why, on stderr) if that fails."""
+    import json
+
+    env = dict(os.environ, PYTHONPATH=str(baseline.root), OMP_NUM_THREADS="1")
+    done = subprocess.run(
+        [sys.executable, "-c", FLOOR, str(bundle_dir), str(rows)],
+        cwd=baseline.root,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    if done.returncode != 0:
+        print(f"{COMMIT}'s floor not timed: {done.stderr.strip()[-300:]}", file=sys.stderr)
+        return None
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
 def served_version(log: Path) -> str | None:
     """The model version the old server says it serves (its 'serving <name> version N' line)."""
     for line in log.read_text(errors="replace").splitlines():
