@@ -80,3 +80,64 @@ def test_mlops_lab_serve_and_the_server_module_default_to_the_same_worker_count(
     assert "measured best" in _parser().format_help()
     with pytest.raises(SystemExit):
         _parser().parse_args(["--workers", "0"])
+
+
+@pytest.mark.parametrize("log_requests", [False, True])
+def test_an_invalid_input_is_a_400_and_at_most_one_log_line_never_a_traceback(log_requests, caplog):
+    """KServe's own handler logs every InvalidInput with its traceback. The server answers the
+    same 400, silently, or with one line of its message under --log-requests."""
+    import json
+    import logging
+
+    from fastapi import FastAPI
+    from kserve.errors import InvalidInput
+
+    app = FastAPI()
+
+    @app.post("/v1/models/m:predict")
+    async def predict():
+        raise InvalidInput("[400] instances[0]: missing field(s) ['temp']")
+
+    server = workers.GuardedRESTServer.__new__(workers.GuardedRESTServer)  # its handlers only
+    server.log_requests = log_requests
+    server._add_exception_handlers(app)
+    with caplog.at_level(logging.INFO):
+        sent = asyncio.run(_post(app, "/v1/models/m:predict"))
+    assert sent[0]["status"] == 400
+    body = json.loads(b"".join(m.get("body", b"") for m in sent[1:]))
+    assert body == {"error": "[400] instances[0]: missing field(s) ['temp']"}
+    assert not any(r.exc_info for r in caplog.records)
+    lines = [r.getMessage() for r in caplog.records if "missing field" in r.getMessage()]
+    assert lines == (
+        ["invalid input, POST /v1/models/m:predict: [400] instances[0]: missing field(s) ['temp']"]
+        if log_requests
+        else []
+    )
+
+
+async def _post(app, path: str) -> list[dict]:
+    """One POST with an empty body straight into an ASGI app; the messages it sent back."""
+    sent = []
+
+    async def receive():
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message):
+        sent.append(message)
+
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": path,
+        "raw_path": path.encode(),
+        "root_path": "",
+        "query_string": b"",
+        "headers": [],
+        "client": ("127.0.0.1", 50000),
+        "server": ("127.0.0.1", 8080),
+    }
+    await app(scope, receive, send)
+    return sent
