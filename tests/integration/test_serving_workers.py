@@ -166,6 +166,22 @@ def test_every_worker_listens_on_loopback_only(server):
     assert all(a == f"0100007F:{port:04X}" for a in ours if a.endswith(f":{port:04X}"))
 
 
+def _wait_until_idle(pids, port: int, timeout: float = 15) -> None:
+    """Until the workers hold no connection on ``port``: one a client has just closed still
+    counts in the balance until its worker has read the close and let it go."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not any(
+            c.laddr.port == port and c.status != psutil.CONN_LISTEN
+            for pid in pids
+            for c in psutil.Process(pid).connections(kind="tcp")
+        ):
+            time.sleep(0.1)  # the worker's count goes down just after it closes the socket
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"the workers still hold connections on port {port} after {timeout} s")
+
+
 def _held(pids, port: int) -> dict[int, int]:
     """The established connections on the server's port each worker holds."""
     return {
@@ -187,6 +203,7 @@ def test_keep_alive_connections_are_spread_evenly_over_the_workers(server, bodie
     a worker may accept several in one go, before any handover is answered."""
     ones, _ = bodies
     host, port = server.url.removeprefix("http://").split(":")
+    _wait_until_idle(server.first_workers, int(port))  # the pools of the tests before are gone
     pool = [http.client.HTTPConnection(host, int(port), timeout=30) for _ in range(8)]
     try:
         if opened == "all at once":
