@@ -138,23 +138,20 @@ class Balancer:
         offset = self._offset(worker, incoming=True)
         COUNT.pack_into(self.counts, offset, COUNT.unpack_from(self.counts, offset)[0] + change)
 
-    def _arrived(self, change: int) -> None:
-        """A connection handed over is held here now (+1), or not after all (-1): no longer on
-        its way, in the same step, or a burst would count it twice meanwhile."""
+    def _hold(self, change: int, arrived: bool = False) -> None:
+        """This worker holds ``change`` more connections; ``arrived``: handed over from another
+        worker, so no longer on its way, in the same step (or a burst would count it twice)."""
         with self._locked():
             self.held += change
             self._write()
-            self._incoming(self.balance.index, -change)
+            if arrived:
+                self._incoming(self.balance.index, -change)
 
     def opened(self) -> None:
-        with self._locked():
-            self.held += 1
-            self._write()
+        self._hold(+1)
 
     def closed(self) -> None:
-        with self._locked():
-            self.held -= 1
-            self._write()
+        self._hold(-1)
 
     def place(self) -> int | None:
         """Where a new connection that landed here goes: None, it stays (and is counted here);
@@ -309,11 +306,11 @@ class Balancer:
             if not fds:
                 return
             conn = socket.socket(fileno=fds[0])
-            self._arrived(+1)  # counted as held before the answer, in one step
+            self._hold(+1, arrived=True)  # counted as held before the answer
             try:
                 link.send(b"k")  # taken: the sender may close its copy
             except OSError:  # the sender gave up meanwhile: it serves the connection itself
-                self._arrived(-1)
+                self._hold(-1, arrived=True)
                 conn.close()
                 return
         loop.create_task(_serve(loop, lambda: factory(data[1:]), conn, self.closed))
